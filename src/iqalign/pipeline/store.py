@@ -1,0 +1,45 @@
+"""Incremental results: one Parquet part per chunk of source images, so a run that stops keeps
+what it finished and a rerun of the same command skips it.
+
+A run folder holds ``parts/`` with ``fingerprint.json`` (the settings that decide the rows) and
+``part-00000.parquet``...; a part is written to a temporary name and renamed, so a killed run
+never leaves a half-written part behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+
+class PartStore:
+    def __init__(self, out_dir: Path, fingerprint: dict):
+        self.dir = Path(out_dir) / "parts"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fp_path = self.dir / "fingerprint.json"
+        text = json.dumps(fingerprint, sort_keys=True, indent=1)
+        if fp_path.exists():
+            if fp_path.read_text() != text:
+                raise RuntimeError(
+                    f"{self.dir} holds partial results of a run with other settings; "
+                    "use another --out folder or delete it (see fingerprint.json there)")
+        else:
+            fp_path.write_text(text)
+
+    def path(self, index: int) -> Path:
+        return self.dir / f"part-{index:05d}.parquet"
+
+    def done(self, index: int) -> bool:
+        return self.path(index).exists()
+
+    def write(self, index: int, frame: pd.DataFrame) -> None:
+        tmp = self.path(index).with_suffix(".tmp")
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, self.path(index))
+
+    def read_all(self, count: int) -> pd.DataFrame:
+        frames = [pd.read_parquet(self.path(i)) for i in range(count) if self.done(i)]
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

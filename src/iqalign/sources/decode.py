@@ -1,0 +1,198 @@
+"""Decode any supported image file to one well-defined 8-bit RGB array, and take the fixed view.
+
+Conversions (all to ``(H, W, 3) uint8`` RGB, after honouring EXIF orientation):
+
+* ``L`` and ``1`` (bilevel: 0/255) are replicated to three channels; ``CMYK``, ``YCbCr``,
+  ``LAB``, ``HSV`` and other colour modes go through PIL's conversion to RGB.
+* 16-bit integer images (``I;16``, ``I;16B``, ``I;16L``, ...) are scaled, not clipped:
+  ``v -> round(v * 255 / 65535)`` (65535 -> 255, 32768 -> 128).
+* 32-bit integer ``I`` images whose values lie in 0..65535 (how PIL often opens 16-bit PNG and
+  TIFF files) are scaled the same way; other ``I`` images, which have no agreed white point,
+  are stretched linearly from their minimum to their maximum.
+* Float ``F`` images with values in [0, 1] are scaled by 255; otherwise they are stretched
+  from minimum to maximum. Non-finite values are treated as 0.
+* Images with alpha (``RGBA``, ``LA``, ``PA``, palette with a transparent colour, premultiplied
+  modes) are composited over white: ``out = (c * a + 255 * (255 - a)) / 255``, rounded.
+  Dropping alpha instead would expose whatever colour happens to be stored under fully
+  transparent pixels (often black, sometimes junk left by editors), which is arbitrary content
+  the quality metrics and models would then score; compositing over white is deterministic
+  and matches how such images are displayed on a page.
+* Animated images (GIF, WebP, APNG): the first frame.
+
+Every failure (missing or empty file, not an image, truncated data, decompression bomb) raises
+:class:`ImageDecodeError`, a ``ValueError`` naming the file and the reason.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["ImageDecodeError", "fixed_view", "load_rgb", "load_view", "to_rgb"]
+
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+
+class ImageDecodeError(ValueError):
+    """An image file could not be decoded; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot decode image {self.path}: {reason}")
+
+    def __reduce__(self):  # keep it picklable across worker processes
+        return (type(self), (self.path, self.reason))
+
+
+def _round_div(numerator: np.ndarray, denominator: int) -> np.ndarray:
+    """Integer division rounding half up, for non-negative integer arrays."""
+    return (numerator + denominator // 2) // denominator
+
+
+def _scale_16bit(values: np.ndarray) -> np.ndarray:
+    v = np.clip(values.astype(np.int64), 0, 65535)
+    return _round_div(v * 255, 65535).astype(np.uint8)
+
+
+def _stretch(values: np.ndarray) -> np.ndarray:
+    v = values.astype(np.float64)
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return np.zeros(v.shape, dtype=np.uint8)
+    return np.rint((v - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
+    rgb = rgba[:, :, :3].astype(np.uint32)
+    alpha = rgba[:, :, 3:4].astype(np.uint32)
+    out = _round_div(rgb * alpha + 255 * (255 - alpha), 255)
+    return out.astype(np.uint8)
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Convert a loaded PIL image of any mode to an (H, W, 3) uint8 RGB array (no EXIF handling)."""
+    mode = image.mode
+    if mode == "RGB":
+        return np.asarray(image, dtype=np.uint8).copy()
+    if mode in ("L", "1"):
+        return _gray_to_rgb(np.asarray(image.convert("L"), dtype=np.uint8))
+    if mode.startswith("I;16"):
+        return _gray_to_rgb(_scale_16bit(np.asarray(image)))
+    if mode == "I" or mode.startswith("I;"):
+        values = np.asarray(image.convert("I") if mode != "I" else image)
+        if values.size and values.min() >= 0 and values.max() <= 65535:
+            return _gray_to_rgb(_scale_16bit(values))
+        return _gray_to_rgb(_stretch(values))
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        if values.size and values.min() >= 0.0 and values.max() <= 1.0:
+            return _gray_to_rgb(np.rint(values * 255.0).astype(np.uint8))
+        return _gray_to_rgb(_stretch(values))
+    if mode == "P":
+        if "transparency" in image.info:
+            return _composite_over_white(np.asarray(image.convert("RGBA"), dtype=np.uint8))
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    if mode in _ALPHA_MODES:
+        return _composite_over_white(np.asarray(image.convert("RGBA"), dtype=np.uint8))
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _open_reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "truncated" in text.lower():
+        return f"truncated or corrupt image data ({text})"
+    return text
+
+
+def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode ``path`` to an (H, W, 3) uint8 RGB array (EXIF orientation applied; first frame).
+
+    Raises :class:`ImageDecodeError` for any failure.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise ImageDecodeError(p, "file not found") from None
+    except OSError as exc:
+        raise ImageDecodeError(p, f"cannot access file ({exc})") from None
+    if not p.is_file():
+        raise ImageDecodeError(p, "not a regular file")
+    if size == 0:
+        raise ImageDecodeError(p, "empty file (zero bytes)")
+    try:
+        with warnings.catch_warnings():
+            # PIL warns above MAX_IMAGE_PIXELS and raises above twice that; we refuse both.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                limit = Image.MAX_IMAGE_PIXELS
+                width, height = im.size
+                if limit is not None and width * height > limit:
+                    raise ImageDecodeError(
+                        p,
+                        f"decompression bomb guard: {width}x{height} = {width * height} pixels exceeds "
+                        f"PIL's limit of {limit} (PIL.Image.MAX_IMAGE_PIXELS)",
+                    )
+                if width == 0 or height == 0:
+                    raise ImageDecodeError(p, f"image has zero size ({width}x{height})")
+                if getattr(im, "n_frames", 1) > 1:
+                    im.seek(0)
+                im.load()
+                try:
+                    oriented = ImageOps.exif_transpose(im)
+                except Exception as exc:  # a broken EXIF block should not lose the pixels
+                    warnings.warn(f"{p}: ignoring unreadable EXIF orientation ({exc})", stacklevel=2)
+                    oriented = im
+                return to_rgb(oriented)
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(p, f"decompression bomb guard: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(p, "not an image (format not recognised)") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, TypeError, IndexError, KeyError) as exc:
+        raise ImageDecodeError(p, _open_reason(exc)) from None
+
+
+def _round_half_up(x: float) -> int:
+    return int(np.floor(x + 0.5))
+
+
+def fixed_view(image: np.ndarray, size: int = 224, resize_to: int = 256) -> np.ndarray:
+    """Resize so the shorter side is ``resize_to``, then center-crop ``size`` x ``size``.
+
+    This is the ImageNet-C view (Resize(256) + CenterCrop(224)) that corruptions and metrics
+    see. Resizing is PIL bicubic, which antialiases when downscaling; the longer side is
+    rounded half up. The crop offset is ``round((side - size) / 2)`` as torchvision does.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        desc = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"fixed_view expects an (H, W, 3) uint8 RGB array, got {desc}")
+    if size < 1 or resize_to < size:
+        raise ValueError(f"need 1 <= size <= resize_to, got size={size}, resize_to={resize_to}")
+    h, w = image.shape[:2]
+    if h == 0 or w == 0:
+        raise ValueError("fixed_view got an empty image")
+    if h <= w:
+        new_h, new_w = resize_to, max(resize_to, _round_half_up(w * resize_to / h))
+    else:
+        new_h, new_w = max(resize_to, _round_half_up(h * resize_to / w)), resize_to
+    if (new_h, new_w) != (h, w):
+        pil = Image.fromarray(image)
+        image = np.asarray(pil.resize((new_w, new_h), Image.Resampling.BICUBIC))
+    top = int(round((new_h - size) / 2.0))
+    left = int(round((new_w - size) / 2.0))
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def load_view(path: str | os.PathLike[str], size: int = 224, resize_to: int = 256) -> np.ndarray:
+    """``fixed_view(load_rgb(path), size, resize_to)``: the decoded, resized, center-cropped view."""
+    return fixed_view(load_rgb(path), size=size, resize_to=resize_to)

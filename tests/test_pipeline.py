@@ -1,0 +1,125 @@
+"""End to end: benchmark and score on real sample photos, with tiny models built here."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from iqalign.models import Preprocessing, TorchClassifier, register_model
+from iqalign.pipeline import BenchmarkConfig, ScoreConfig, run_benchmark, run_score
+
+
+def _tiny(name: str, seed: int) -> TorchClassifier:
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5, stride=4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 1000))
+    return TorchClassifier(net, name, Preprocessing(input_size=64), num_classes=1000)
+
+
+register_model("tiny_target", lambda: _tiny("tiny_target", 1))
+register_model("tiny_ref", lambda: _tiny("tiny_ref", 2))
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("photos")
+    Image.fromarray(data.coffee()).save(root / "coffee.png")
+    Image.fromarray(data.chelsea()).save(root / "chelsea.jpg", quality=95)
+    Image.fromarray(data.camera()).save(root / "camera.png")  # grayscale
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    pd.DataFrame({"path": ["coffee.png", "chelsea.jpg", "camera.png", "broken.jpg"],
+                  "label": ["espresso", "tabby", "872", "n01440764"]}).to_csv(root / "labels.csv", index=False)
+    return root
+
+
+def _config(photo_dir, out, **kw):
+    base = dict(source=str(photo_dir / "labels.csv"), out=str(out), corruptions=["gaussian_noise", "gaussian_blur"],
+                severities=[1, 5], metrics=["sharpness", "task_maxprob", "task_ptrue"], models=["tiny_target", "tiny_ref"],
+                references=["tiny_ref"], n_boot=50, workers=1, chunk_images=2)
+    base.update(kw)
+    return BenchmarkConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def bench(photo_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    return run_benchmark(_config(photo_dir, out), quiet=True), out
+
+
+def test_rows_cover_every_image_and_condition(bench):
+    result, out = bench
+    rows = pd.read_parquet(out / "rows.parquet")
+    assert len(rows) == 3 * (1 + 2 * 2)  # 3 readable photos x (clean + 2 corruptions x 2 severities)
+    assert set(rows["condition"]) == {"clean", "gaussian_noise@1", "gaussian_noise@5", "gaussian_blur@1", "gaussian_blur@5"}
+    assert sorted(rows["label"].unique()) == [281, 872, 967]
+    for col in ("sharpness", "task_maxprob", "task_ptrue", "tiny_target.top1", "tiny_target.p_true", "tiny_ref.loss"):
+        assert rows[col].notna().all(), col
+    # blur lowers sharpness on every photo (clean vs gaussian_blur@5)
+    piv = rows.pivot(index="image_id", columns="condition", values="sharpness")
+    assert (piv["gaussian_blur@5"] < piv["clean"]).all()
+
+
+def test_broken_file_is_reported_and_others_scored(bench):
+    result, out = bench
+    problems = result["problems"]
+    assert any("broken.jpg" in p["path"] for p in problems)
+    assert "broken.jpg" in (out / "problems.csv").read_text()
+
+
+def test_reference_model_never_scored_by_its_own_metric(bench):
+    result, out = bench
+    table = pd.read_csv(out / "alignment.csv")
+    assert list(table.columns) == ["metric", "model", "target", "scope", "n", "spearman", "spearman_lo", "spearman_hi",
+                                   "kendall", "auroc"]
+    ref_metrics = set(table.loc[table["model"] == "tiny_ref", "metric"])
+    assert ref_metrics == {"sharpness"}  # task metrics come from tiny_ref itself: excluded
+    assert {"task_maxprob", "task_ptrue", "sharpness"} == set(table.loc[table["model"] == "tiny_target", "metric"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["references"] == ["tiny_ref"] and config["targets"] == ["tiny_target", "tiny_ref"]
+    assert {"metric": "task_maxprob", "model": "tiny_ref", "why": "model is one of the references"} in config["excluded_pairs"]
+    assert config["environment"]["packages"]["numpy"] == np.__version__
+    md = (out / "alignment.md").read_text()
+    assert "reference models" in md and "tiny_ref" in md
+
+
+def test_rerun_resumes_and_reproduces(bench, photo_dir):
+    result, out = bench
+    first = pd.read_parquet(out / "rows.parquet")
+    parts = sorted((out / "parts").glob("part-*.parquet"))
+    assert len(parts) == 2
+    parts[1].unlink()  # as if the run had died before its last chunk
+    stamp = parts[0].stat().st_mtime_ns
+    again = run_benchmark(_config(photo_dir, out), quiet=True)["rows"]
+    assert parts[0].stat().st_mtime_ns == stamp  # finished chunk not recomputed
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_changed_settings_refuse_to_mix_with_old_parts(bench, photo_dir):
+    _, out = bench
+    with pytest.raises(RuntimeError, match="other settings"):
+        run_benchmark(_config(photo_dir, out, seed=1), quiet=True)
+
+
+def test_benchmark_needs_labels(tmp_path, photo_dir):
+    with pytest.raises(ValueError, match="no labelled images"):
+        run_benchmark(_config(photo_dir, tmp_path / "o", source=str(tmp_path)), quiet=True)
+
+
+def test_score_unlabelled_folder_with_a_broken_file(photo_dir, tmp_path):
+    out = tmp_path / "score"
+    scores = run_score(ScoreConfig(source=str(photo_dir), out=str(out), metrics=["sharpness", "contrast", "task_maxprob"],
+                                   references=["tiny_ref"], workers=1, source_kind="folder"), quiet=True)["scores"]
+    saved = pd.read_parquet(out / "scores.parquet")
+    assert len(saved) == 4 and {"path", "sharpness", "contrast", "task_maxprob", "error"} <= set(saved.columns)
+    bad = saved[saved["path"].str.endswith("broken.jpg")]
+    assert len(bad) == 1 and "broken.jpg" in bad["error"].iloc[0] and np.isnan(bad["sharpness"].iloc[0])
+    good = saved[saved["error"].isna()]
+    assert len(good) == 3 and good[["sharpness", "contrast", "task_maxprob"]].notna().all().all()
+    assert (good["task_maxprob"] > 0).all() and (good["task_maxprob"] <= 1).all()
+    with pytest.raises(ValueError, match="needs labels"):
+        run_score(ScoreConfig(source=str(photo_dir), out=str(tmp_path / "s2"), metrics=["task_ptrue"],
+                              references=["tiny_ref"], source_kind="folder"), quiet=True)
