@@ -123,3 +123,77 @@ def test_score_unlabelled_folder_with_a_broken_file(photo_dir, tmp_path):
     with pytest.raises(ValueError, match="needs labels"):
         run_score(ScoreConfig(source=str(photo_dir), out=str(tmp_path / "s2"), metrics=["task_ptrue"],
                               references=["tiny_ref"], source_kind="folder"), quiet=True)
+
+
+def test_several_references_average_their_probabilities(photo_dir):
+    from iqalign.models import load_model
+    from iqalign.pipeline.measure import reference_probabilities
+    from iqalign.sources import load_view
+
+    views = [load_view(photo_dir / "coffee.png"), load_view(photo_dir / "camera.png")]
+    both = reference_probabilities(views, ["tiny_target", "tiny_ref"])
+    expected = (load_model("tiny_target").predict_proba(views) + load_model("tiny_ref").predict_proba(views)) / 2
+    np.testing.assert_allclose(both, expected)
+    np.testing.assert_allclose(both.sum(axis=1), 1.0)
+
+
+def test_worker_processes_give_the_same_rows_as_in_process(bench, photo_dir, tmp_path):
+    _, out = bench
+    pooled = run_benchmark(_config(photo_dir, tmp_path / "pool", workers=2), quiet=True)["rows"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "rows.parquet"), pooled)
+
+
+def test_changed_image_list_is_not_resumed(photo_dir, tmp_path):
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"path": [str(photo_dir / "coffee.png")], "label": [967]}).to_csv(manifest, index=False)
+    cfg = dict(source=str(manifest), metrics=["sharpness"], corruptions=["fog"], severities=[1])
+    run_benchmark(_config(photo_dir, tmp_path / "o", **cfg), quiet=True)
+    pd.DataFrame({"path": [str(photo_dir / "coffee.png")], "label": [968]}).to_csv(manifest, index=False)
+    with pytest.raises(RuntimeError, match="changed: images"):
+        run_benchmark(_config(photo_dir, tmp_path / "o", **cfg), quiet=True)
+
+
+def test_problems_csv_lists_bad_manifest_rows_and_broken_files(tmp_path, photo_dir):
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"path": [str(photo_dir / "coffee.png"), "missing.png", str(photo_dir / "broken.jpg"),
+                           str(photo_dir / "camera.png")],
+                  "label": ["espresso", "tench", "tench", "not a class"]}).to_csv(manifest, index=False)
+    result = run_benchmark(_config(photo_dir, tmp_path / "o", source=str(manifest), metrics=["sharpness"],
+                                   corruptions=["fog"], severities=[1]), quiet=True)
+    problems = pd.read_csv(tmp_path / "o" / "problems.csv")
+    assert len(problems) == 3 and len(result["problems"]) == 3
+    assert problems["path"].str.contains("missing.png").any() and problems["path"].str.contains("broken.jpg").any()
+    assert problems["reason"].str.contains("not a class").any()
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert config["n_images"] == 1 and config["n_rows"] == 2
+
+
+def test_reanalyse_reproduces_the_table(bench):
+    from iqalign.pipeline.benchmark import reanalyse
+
+    _, out = bench
+    before = pd.read_csv(out / "alignment.csv")
+    pd.testing.assert_frame_equal(before, reanalyse(out).reset_index(drop=True), check_dtype=False)
+    assert len(reanalyse(out, n_boot=0)["spearman_lo"].dropna()) == 0
+
+
+def test_config_validation_names_the_problem(photo_dir, tmp_path):
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        _config(photo_dir, tmp_path, seed=-1)
+    with pytest.raises(ValueError, match="at least one target model"):
+        _config(photo_dir, tmp_path, models=" , ")
+    assert _config(photo_dir, tmp_path, corruptions="fog,fog", models="tiny_target").corruptions == ["fog"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a folder"):
+        _config(photo_dir, tmp_path / "file")
+    with pytest.raises(ValueError, match="need at least one reference"):
+        run_benchmark(_config(photo_dir, tmp_path / "o", references=[]), quiet=True)
+
+
+def test_nan_metric_values_come_with_a_reason():
+    from iqalign.metrics.registry import get_metric
+    from iqalign.pipeline.measure import image_metric_values
+
+    values, errors = image_metric_values(np.zeros((224, 224, 3), np.uint8), [get_metric("brisque"), get_metric("contrast")])
+    assert np.isnan(values["brisque"]) and values["contrast"] == 0.0
+    assert len(errors) == 1 and errors[0].startswith("brisque: undefined")

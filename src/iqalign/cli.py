@@ -31,7 +31,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     parser = argparse.ArgumentParser(prog="iqalign", description="Image quality aligned with DNN performance.")
+    parser.add_argument("--version", action="version", version=f"iqalign {version('iqalign')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("benchmark", help="intervene on imaging conditions and test metrics against models")
@@ -51,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--n-boot", type=int, default=500)
     d.add_argument("--quiet", action="store_true")
 
+    a = sub.add_parser("analyse", help="recompute alignment.csv/.md of a finished benchmark folder")
+    a.add_argument("results", help="a benchmark --out folder (with rows.parquet and config.json)")
+    a.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default: as in the run)")
+
     for name, what in (("metrics", "quality metrics"), ("models", "task and reference models")):
         p = sub.add_parser(name, help=f"list {what} and whether they are available")
         p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -61,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        print(f"\niqalign {args.command}: interrupted" + (f"; finished chunks are kept in {out}: rerun the same "
+              "command to resume" if out else ""), file=sys.stderr)
+        return 130
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"iqalign {args.command}: error: {message}", file=sys.stderr)
@@ -116,6 +128,16 @@ def _demo(args) -> int:
     return 0
 
 
+def _analyse(args) -> int:
+    from .pipeline.benchmark import reanalyse
+
+    reanalyse(args.results, n_boot=args.n_boot)
+    out = Path(args.results)
+    print((out / "alignment.md").read_text().split("\n## Full table")[0].rstrip())
+    print(f"\nwritten: {out / 'alignment.csv'}, {out / 'alignment.md'}")
+    return 0
+
+
 def _metrics(args) -> int:
     from .metrics.registry import list_metrics
 
@@ -143,7 +165,7 @@ def _print_entries(entries: list[dict], as_json: bool, columns: list[str]) -> No
         print("  ".join(str(e.get(c)).ljust(widths[c]) for c in columns) + "  " + note)
 
 
-_COMMANDS = {"benchmark": _benchmark, "score": _score, "demo": _demo, "metrics": _metrics, "models": _models}
+_COMMANDS = {"benchmark": _benchmark, "score": _score, "demo": _demo, "analyse": _analyse, "metrics": _metrics, "models": _models}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,12 +6,12 @@ Data flow: sources -> fixed 224 px view -> do(condition) -> image metrics (worke
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
 import sys
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -25,17 +25,21 @@ from ..sources import ImageDecodeError, ImageRecord, discover, load_view
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
 from .store import PartStore
-
-def worker_context():
-    """Start workers from a clean server process, not by forking a parent that holds torch threads."""
-    import multiprocessing
-
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
+from .workers import make_executor
 
 DEFAULT_MODELS = ("efficientnet_lite1", "efficientnet_lite2")
 DEFAULT_REFERENCES = ("efficientnet_lite0",)
+FEW_PHOTOS = 20  # below this, intervals over photos are too unstable to read much into
+
+
+def _names(value) -> list[str] | None:
+    """Accept a list or a comma-separated string; drop blanks and repeats, keep order."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    out = list(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+    return out
 
 
 @dataclass
@@ -54,14 +58,46 @@ class BenchmarkConfig:
     view_size: int = 224
     resize_to: int = 256
     n_boot: int = 1000
-    workers: int = 0  # 0: one per CPU core
+    workers: int = 0  # 0: one per CPU core; 1: in this process
     chunk_images: int = 8
     source_kind: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.source = str(Path(self.source).expanduser().resolve())
+        self.corruptions = _names(self.corruptions)
+        self.metrics = _names(self.metrics) or None
+        self.models = _names(self.models) or []
+        self.references = _names(self.references) or []
+        if isinstance(self.severities, (int, str)):
+            self.severities = [int(s) for s in str(self.severities).split(",") if s.strip()]
+        self.severities = sorted(set(int(s) for s in self.severities))
+        if not self.models:
+            raise ValueError("give at least one target model (--models)")
+        checks = [(self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+                  (self.n_boot >= 0, f"n_boot must be >= 0, got {self.n_boot}"),
+                  (self.workers >= 0, f"workers must be >= 0 (0 = one per core), got {self.workers}"),
+                  (self.chunk_images >= 1, f"chunk_images must be >= 1, got {self.chunk_images}"),
+                  (self.limit is None or self.limit > 0, f"limit must be positive, got {self.limit}"),
+                  (0 < self.view_size <= self.resize_to, "view_size must be positive and <= resize_to")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} exists and is not a folder")
 
     def fingerprint(self) -> dict:
         keys = ("source", "corruptions", "severities", "metrics", "models", "references", "limit", "seed",
                 "view_size", "resize_to", "chunk_images", "source_kind")
         return {k: getattr(self, k) for k in keys}
+
+
+def records_digest(records: Sequence[ImageRecord]) -> str:
+    """Identifies the exact image list (ids, files, labels), so a changed dataset never resumes old parts."""
+    h = hashlib.sha256()
+    for r in records:
+        h.update(f"{r.image_id}\x1f{r.path}\x1f{r.label}\n".encode())
+    return h.hexdigest()
 
 
 def select_subset(records: Sequence[ImageRecord], limit: int | None) -> list[ImageRecord]:
@@ -101,7 +137,7 @@ def _prepare_image(record: ImageRecord, conditions: Sequence[Condition], seed: i
     return {"views": views, "values": values, "problems": problems}
 
 
-class _Progress:
+class Progress:
     """One line per chunk on stderr: images done, rate, time left."""
 
     def __init__(self, total: int, quiet: bool):
@@ -119,40 +155,41 @@ class _Progress:
 def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     """Run (or resume) a benchmark; write rows, alignment and config into ``config.out``.
 
-    Returns a dict with the rows and alignment DataFrames and the output paths.
+    Returns a dict with the rows and alignment DataFrames, the problems and the output folder.
     """
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     conditions = condition_grid(config.corruptions, config.severities)
-    records, problems = discover(config.source, kind=config.source_kind)
-    unlabelled = [r for r in records if r.label is None]
-    problems = [{"path": str(p.path), "reason": p.reason} for p in problems]
-    problems += [{"path": str(r.path), "reason": "no label (the benchmark needs the true class)"} for r in unlabelled]
+    records, found_problems = discover(config.source, kind=config.source_kind)
+    problems = [{"path": str(p.path), "reason": p.reason} for p in found_problems]
+    problems += [{"path": str(r.path), "reason": "no label (the benchmark needs the true class)"}
+                 for r in records if r.label is None]
     records = select_subset([r for r in records if r.label is not None], config.limit)
     if not records:
-        raise ValueError(f"no labelled images found in {config.source}: use an ImageFolder tree or a CSV "
-                         "manifest with a label column (see `iqalign benchmark --help`)")
+        raise ValueError(f"no labelled images found in {config.source}: use a CSV manifest with a label column, "
+                         "or an ImageFolder tree of WordNet-id sub-folders (see `iqalign benchmark --help`)")
 
     metrics = resolve_metrics(config.metrics, have_labels=True)
     image_metrics = [m for m in metrics if m.image_fn is not None]
     task_metrics = [m for m in metrics if m.task_fn is not None]
-    targets = list(dict.fromkeys(config.models))
-    references = list(dict.fromkeys(config.references)) if task_metrics else []
+    targets = config.models
+    references = config.references if task_metrics else []
+    if task_metrics and not references:
+        raise ValueError(f"task-guided metrics {[m.name for m in task_metrics]} need at least one reference model "
+                         "(--references)")
     for name in targets + references:
         load_model(name)  # fail early, before hours of work, on a bad model name
 
-    store = PartStore(out, config.fingerprint())
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = PartStore(out, {**config.fingerprint(), "images": records_digest(records)})
     chunks = [records[i:i + config.chunk_images] for i in range(0, len(records), config.chunk_images)]
     todo = [i for i in range(len(chunks)) if not store.done(i)]
     if not quiet:
         print(f"iqalign benchmark: {len(records)} images x {len(conditions)} conditions, "
-              f"{len(image_metrics) + len(task_metrics)} metrics, targets {targets}, references {references}; "
+              f"{len(metrics)} metrics, targets {targets}, references {references}; "
               f"{len(chunks) - len(todo)}/{len(chunks)} chunks already done", file=sys.stderr, flush=True)
 
-    workers = config.workers or os.cpu_count() or 1
-    progress = _Progress(sum(len(chunks[i]) for i in todo), quiet)
-    problem_log = out / "problems.csv"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
+    progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
+    with make_executor(config.workers) as pool:
         pending: dict[int, list[Future]] = {}
 
         def submit(i: int) -> None:
@@ -166,18 +203,14 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
                 submit(todo[pos + 2])  # keep two chunks in flight: bounded memory, busy workers
             prepared = [f.result() for f in pending.pop(i)]
             frame, chunk_problems = _measure_chunk(chunks[i], prepared, conditions, task_metrics, targets, references)
-            store.write(i, frame)
-            _append_problems(problem_log, chunk_problems)
+            store.write(i, frame, chunk_problems)
             progress.update(len(chunks[i]))
 
     rows = store.read_all(len(chunks))
     rows.to_parquet(out / "rows.parquet", index=False)
-    all_problems = problems + (pd.read_csv(problem_log).to_dict("records") if problem_log.exists() else [])
+    problems += store.read_problems(len(chunks))
+    pd.DataFrame(problems, columns=["path", "reason"]).to_csv(out / "problems.csv", index=False)
 
-    alignment = analyse(rows, metrics, targets, references, config)
-    alignment.to_csv(out / "alignment.csv", index=False)
-    (out / "alignment.md").write_text(render_alignment_md(alignment, targets, references, config, len(records),
-                                                                {m.name: m.spec.family for m in metrics}))
     saved_config = {
         "command": "benchmark", "config": asdict(config), "conditions": [c.key for c in conditions],
         "targets": targets, "references": references,
@@ -185,11 +218,12 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
                            for m in task_metrics for t in targets if t in references],
         "metrics": [m.spec.to_dict() for m in metrics],
         "models": {n: load_model(n).describe() for n in targets + references},
-        "n_images": len(records), "n_rows": int(len(rows)), "problems": all_problems,
-        "environment": environment(),
+        "n_images": int(rows["image_id"].nunique()) if len(rows) else 0, "n_rows": int(len(rows)),
+        "problems": problems, "environment": environment(),
     }
     (out / "config.json").write_text(json.dumps(saved_config, indent=2, default=str))
-    return {"rows": rows, "alignment": alignment, "out": out, "problems": all_problems}
+    alignment = write_analysis(out, rows, saved_config, n_boot=config.n_boot, seed=config.seed)
+    return {"rows": rows, "alignment": alignment, "out": out, "problems": problems}
 
 
 def _measure_chunk(records, prepared, conditions, task_metrics, targets, references):
@@ -222,43 +256,64 @@ def _measure_chunk(records, prepared, conditions, task_metrics, targets, referen
     return frame, problems
 
 
-def _append_problems(path: Path, problems: list[dict]) -> None:
-    if problems:
-        pd.DataFrame(problems, columns=["path", "reason"]).to_csv(path, mode="a", header=not path.exists(), index=False)
-
-
-def analyse(rows: pd.DataFrame, metrics, targets, references, config: BenchmarkConfig) -> pd.DataFrame:
-    """Alignment per target model, leaving out task metrics whose references include that model."""
+def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> pd.DataFrame:
+    """Alignment from rows (left out: task metrics whose references include the model); csv + md."""
     from ..analysis import alignment_table
 
+    specs = {m["name"]: m for m in saved_config["metrics"]}
+    references = set(saved_config["references"])
     tables = []
-    for model in targets:
-        usable = [m for m in metrics if not (m.spec.family == "task" and model in references)]
-        usable = [m for m in usable if m.name in rows and rows[m.name].notna().any()]
-        if not usable or f"{model}.top1" not in rows:
-            continue
-        tables.append(alignment_table(rows, [m.name for m in usable], [model],
-                                      {m.name: m.spec.higher_is_better for m in usable}, targets=TARGETS,
-                                      n_boot=config.n_boot, seed=config.seed))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    for model in saved_config["targets"]:
+        usable = [n for n, s in specs.items() if not (s["family"] == "task" and model in references)]
+        usable = [n for n in usable if n in rows and rows[n].notna().any()]
+        if usable and f"{model}.top1" in rows:
+            tables.append(alignment_table(rows, usable, [model], {n: specs[n]["higher_is_better"] for n in usable},
+                                          targets=TARGETS, n_boot=n_boot, seed=seed))
+    alignment = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+        columns=["metric", "model", "target", "scope", "n", "spearman", "spearman_lo", "spearman_hi", "kendall", "auroc"])
+    alignment.to_csv(out / "alignment.csv", index=False)
+    (out / "alignment.md").write_text(render_alignment_md(alignment, rows, saved_config, n_boot))
+    return alignment
 
 
-def render_alignment_md(alignment: pd.DataFrame, targets, references, config: BenchmarkConfig, n_images: int,
-                        families: dict[str, str]) -> str:
+def render_alignment_md(alignment: pd.DataFrame, rows: pd.DataFrame, saved_config: dict, n_boot: int) -> str:
     from ..analysis import to_markdown
     from ..reports import overview_markdown
 
+    cfg = saved_config["config"]
+    conditions = saved_config["conditions"]
+    corruptions = list(dict.fromkeys(c.split("@")[0] for c in conditions if c != "clean"))
+    severities = sorted({int(c.split("@")[1]) for c in conditions if c != "clean"})
+    n_images, references = saved_config["n_images"], saved_config["references"]
     head = [
         "# Alignment of quality metrics with model performance", "",
-        f"- images: {n_images} from `{config.source}`; conditions: clean + "
-        f"{len(config.corruptions) if config.corruptions else 19} corruptions x severities {config.severities}; seed {config.seed}",
-        f"- target models (performance M): {', '.join(targets)}",
+        f"- images: {n_images} from `{cfg['source']}`; conditions: clean + {len(corruptions)} corruptions x "
+        f"severities {severities} ({len(conditions)} per photo, {len(rows)} rows); seed {cfg['seed']}",
+        f"- target models (performance M): {', '.join(saved_config['targets'])}",
         f"- reference models (task-guided metrics): {', '.join(references) or 'none'}"
         + (" (never scored against themselves)" if references else ""),
         "- every metric is oriented so that higher = better quality: a useful metric has rho > 0 with "
         "top1/top5/p_true and rho < 0 with loss; AUROC is for flagging top-1 errors by low quality",
-        f"- intervals: 95% bootstrap over source images ({config.n_boot} resamples); scope `all` pools rows, "
-        "`within` correlates conditions of the same photo and averages over photos", "",
+        f"- intervals: 95% bootstrap over source images ({n_boot} resamples); scope `all` pools rows, "
+        "`within` correlates the conditions of one photo (needs >= 3 per photo) and averages over photos",
     ]
-    return ("\n".join(head) + "## Overview\n\n" + overview_markdown(alignment, families)
+    if n_images < FEW_PHOTOS:
+        head.append(f"- **only {n_images} photo(s)**: intervals over so few photos are unreliable; use more "
+                    "photos before drawing conclusions")
+    if len(conditions) < 3:
+        head.append("- fewer than 3 conditions per photo: the `within` scope cannot be computed (n/a)")
+    families = {m["name"]: m["family"] for m in saved_config["metrics"]}
+    return ("\n".join(head) + "\n\n## Overview\n\n" + overview_markdown(alignment, families)
             + "\n## Full table\n\n" + to_markdown(alignment) + "\n")
+
+
+def reanalyse(out: str | Path, n_boot: int | None = None, seed: int | None = None) -> pd.DataFrame:
+    """Recompute alignment.csv/.md of a finished benchmark from its rows.parquet and config.json."""
+    out = Path(out)
+    for name in ("rows.parquet", "config.json"):
+        if not (out / name).is_file():
+            raise FileNotFoundError(f"{out / name} not found: is {out} a finished benchmark folder?")
+    saved = json.loads((out / "config.json").read_text())
+    cfg = saved["config"]
+    return write_analysis(out, pd.read_parquet(out / "rows.parquet"), saved,
+                          n_boot=cfg["n_boot"] if n_boot is None else n_boot, seed=cfg["seed"] if seed is None else seed)

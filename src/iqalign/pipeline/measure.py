@@ -39,6 +39,9 @@ def image_metric_values(view: np.ndarray, metrics: Sequence[Metric]) -> tuple[di
         except Exception as exc:  # one metric's failure must not lose the others
             values[m.name] = math.nan
             errors.append(f"{m.name}: {type(exc).__name__}: {exc}")
+            continue
+        if math.isnan(values[m.name]):
+            errors.append(f"{m.name}: undefined on this image (NaN; e.g. a flat image has no texture statistics)")
     return values, errors
 
 

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
-from .benchmark import DEFAULT_REFERENCES, _Progress, worker_context
+from .benchmark import DEFAULT_REFERENCES, Progress, _names, records_digest, select_subset
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
 from .store import PartStore
+from .workers import make_executor
 
 
 @dataclass
@@ -31,6 +30,17 @@ class ScoreConfig:
     workers: int = 0
     chunk_images: int = 64
     source_kind: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.source = str(Path(self.source).expanduser().resolve())
+        self.metrics = _names(self.metrics) or None
+        self.references = _names(self.references) or []
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0 = one per core), got {self.workers}")
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError(f"limit must be positive, got {self.limit}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out {self.out} exists and is not a folder")
 
     def fingerprint(self) -> dict:
         keys = ("source", "metrics", "references", "limit", "view_size", "resize_to", "chunk_images", "source_kind")
@@ -50,10 +60,6 @@ def _score_view(record: ImageRecord, metric_names, view_size: int, resize_to: in
 
 def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     """Score every image of ``config.source``; an unreadable image gets a row with its error."""
-    from .benchmark import select_subset
-
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     records, problems = discover(config.source, kind=config.source_kind)
     records = select_subset(records, config.limit)
     if not records and not problems:
@@ -62,13 +68,16 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     metrics = resolve_metrics(config.metrics, have_labels=have_labels)
     image_metrics = [m.name for m in metrics if m.image_fn is not None]
     task_metrics = [m for m in metrics if m.task_fn is not None]
+    if task_metrics and not config.references:
+        raise ValueError(f"task-guided metrics {[m.name for m in task_metrics]} need a reference model (--references)")
 
-    store = PartStore(out, config.fingerprint())
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = PartStore(out, {**config.fingerprint(), "images": records_digest(records)})
     chunks = [records[i:i + config.chunk_images] for i in range(0, len(records), config.chunk_images)]
     todo = [i for i in range(len(chunks)) if not store.done(i)]
-    progress = _Progress(sum(len(chunks[i]) for i in todo), quiet)
-    workers = config.workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
+    progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
+    with make_executor(config.workers) as pool:
         for i in todo:
             results = list(pool.map(_score_view, chunks[i], [image_metrics] * len(chunks[i]),
                                     [config.view_size] * len(chunks[i]), [config.resize_to] * len(chunks[i])))
@@ -81,6 +90,7 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
         scores = pd.concat([scores, extra], ignore_index=True)
     columns = ["path", "image_id", "label"] + [m.name for m in metrics] + ["error"]
     scores = scores.reindex(columns=[c for c in columns if c in scores.columns or c == "error"])
+    scores["label"] = scores["label"].astype("Int64") if "label" in scores else pd.NA
     scores.to_parquet(out / "scores.parquet", index=False)
     (out / "config.json").write_text(json.dumps({
         "command": "score", "config": asdict(config), "metrics": [m.spec.to_dict() for m in metrics],

@@ -22,9 +22,11 @@ class PartStore:
         text = json.dumps(fingerprint, sort_keys=True, indent=1)
         if fp_path.exists():
             if fp_path.read_text() != text:
+                old = json.loads(fp_path.read_text())
+                changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
                 raise RuntimeError(
-                    f"{self.dir} holds partial results of a run with other settings; "
-                    "use another --out folder or delete it (see fingerprint.json there)")
+                    f"{self.dir.parent} holds results of a run with other settings or images (changed: "
+                    f"{', '.join(changed)}); use another --out folder, or delete that one to start over")
         else:
             fp_path.write_text(text)
 
@@ -34,10 +36,22 @@ class PartStore:
     def done(self, index: int) -> bool:
         return self.path(index).exists()
 
-    def write(self, index: int, frame: pd.DataFrame) -> None:
+    def write(self, index: int, frame: pd.DataFrame, problems: list[dict] | None = None) -> None:
+        """Write a chunk's rows (and the problems met on the way) atomically: the part file last."""
+        if problems:
+            tmp = self._problems_path(index).with_suffix(".tmp")
+            pd.DataFrame(problems, columns=["path", "reason"]).to_csv(tmp, index=False)
+            os.replace(tmp, self._problems_path(index))
         tmp = self.path(index).with_suffix(".tmp")
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, self.path(index))
+
+    def _problems_path(self, index: int) -> Path:
+        return self.dir / f"problems-{index:05d}.csv"
+
+    def read_problems(self, count: int) -> list[dict]:
+        paths = [self._problems_path(i) for i in range(count) if self.done(i) and self._problems_path(i).exists()]
+        return [r for p in paths for r in pd.read_csv(p).to_dict("records")]
 
     def read_all(self, count: int) -> pd.DataFrame:
         frames = [pd.read_parquet(self.path(i)) for i in range(count) if self.done(i)]

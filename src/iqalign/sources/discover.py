@@ -1,4 +1,5 @@
-"""Find the images of a source: a plain folder, an ImageNet-style class folder, or a CSV manifest.
+"""Find the images of a source: a plain folder, an ImageNet-style class folder, a CSV manifest,
+or a single image file.
 
 ``discover`` returns ``(records, problems)``. Records are deterministic: folder sources are
 sorted by ``image_id``; a manifest keeps its row order. Problems are files or rows that could
@@ -11,6 +12,7 @@ Files are not opened here; unreadable images are found when they are decoded.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -28,6 +30,9 @@ IMAGE_EXTENSIONS = frozenset(
 Kind = Literal["auto", "folder", "imagefolder", "manifest"]
 _KINDS = ("auto", "folder", "imagefolder", "manifest")
 _LABEL_FALLBACKS = ("wnid", "class_name")
+# Auto-detection only trusts WordNet ids: index ("1", "01") or class-name ("cup", "mask",
+# "notebook") sub-folders are far too often ordinary folder names.
+_WNID_FOLDER = re.compile(r"n[0-9]{8}", re.IGNORECASE)
 
 
 def is_image_file(name: str | os.PathLike[str]) -> bool:
@@ -68,18 +73,39 @@ def _top_level(root: Path) -> tuple[list[Path], list[Path]]:
     return images, folders
 
 
-def _try_resolve(value: str) -> int | None:
+def _has_image(folder: Path) -> bool:
+    """Whether any non-hidden image file lies below ``folder`` (stops at the first one)."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not _hidden(d)]
+        if any(not _hidden(name) and is_image_file(name) for name in filenames):
+            return True
+    return False
+
+
+def _is_imagenet_wnid(name: str) -> bool:
+    """Whether ``name`` is exactly the WordNet id of an ImageNet-1k class (e.g. ``n01440764``)."""
+    if not _WNID_FOLDER.fullmatch(name):
+        return False
     try:
-        return resolve_label(value)
+        resolve_label(name)
     except ValueError:
-        return None
+        return False
+    return True
 
 
 def _looks_like_imagefolder(root: Path) -> bool:
+    """No images directly in ``root``, and every sub-folder holding images is an ImageNet-1k
+    WordNet id (at least one such sub-folder)."""
     images, folders = _top_level(root)
-    if images or not folders:
+    if images:
         return False
-    return all(_try_resolve(f.name) is not None for f in folders)
+    found_class = False
+    for folder in folders:
+        if _is_imagenet_wnid(folder.name):
+            found_class = found_class or _has_image(folder)
+        elif _has_image(folder):
+            return False
+    return found_class
 
 
 def _discover_folder(root: Path) -> tuple[list[ImageRecord], list[SourceProblem]]:
@@ -88,24 +114,32 @@ def _discover_folder(root: Path) -> tuple[list[ImageRecord], list[SourceProblem]
     return records, []
 
 
+def _discover_single(given: Path) -> tuple[list[ImageRecord], list[SourceProblem]]:
+    """A single image file: one unlabelled record named by the file name as given (a symlink
+    keeps its own name, like files inside a folder source)."""
+    path = given.absolute().parent.resolve() / given.name
+    return [ImageRecord(image_id=given.name, path=path)], []
+
+
 def _discover_imagefolder(root: Path) -> tuple[list[ImageRecord], list[SourceProblem]]:
     images, folders = _top_level(root)
-    labels: dict[Path, int] = {}
-    for folder in folders:
-        try:
-            labels[folder] = resolve_label(folder.name)
-        except ValueError as exc:
-            raise ValueError(
-                f"class folder {folder.name!r} in {root} is not an ImageNet-1k class: {exc}"
-            ) from None
     problems = [
         SourceProblem(path=_image_id(p, root), reason="image is not inside a class folder")
         for p in images
     ]
     records: list[ImageRecord] = []
-    for folder, label in labels.items():
+    for folder in folders:
+        found = _walk_images(folder)
+        if not found:  # a folder holding no images names no class (e.g. "meta/", "docs/")
+            continue
+        try:
+            label = resolve_label(folder.name)
+        except ValueError as exc:
+            raise ValueError(
+                f"class folder {folder.name!r} in {root} is not an ImageNet-1k class: {exc}"
+            ) from None
         name = class_name(label)
-        for p in _walk_images(folder):
+        for p in found:
             records.append(ImageRecord(image_id=_image_id(p, root), path=p, label=label, class_name=name))
     records.sort(key=lambda r: r.image_id)
     problems.sort(key=lambda p: p.path)
@@ -192,30 +226,44 @@ def discover(
     * ``folder``: every image below the folder (recursive; extensions case-insensitive; hidden
       files and folders skipped), unlabelled, sorted by ``image_id``.
     * ``imagefolder``: images inside sub-folders named after their class (WordNet id, class
-      index or class name); images directly in the root are reported as problems.
+      index or class name); images directly in the root are reported as problems, sub-folders
+      holding no images are ignored, and a sub-folder holding images whose name is not an
+      ImageNet-1k class raises a ``ValueError`` naming that folder.
     * ``manifest``: a CSV with a ``path`` column (relative to the manifest's folder, or
       absolute) and optionally a label column (``label_column``; when that is the default
       ``"label"`` and absent, ``wnid`` then ``class_name`` are used). Rows with an
       unresolvable label, a missing file or a duplicate path become problems; an empty label
       cell gives an unlabelled record. All columns but ``path`` are kept in ``record.extra``.
-    * ``auto``: ``manifest`` for a ``.csv`` file; ``imagefolder`` when the folder has no images
-      directly in it, at least one sub-folder, and every sub-folder name is an ImageNet class;
-      ``folder`` otherwise.
+    * a single image file (``auto`` or ``folder``): one unlabelled record whose ``image_id``
+      is the file name. Other files that are not ``.csv`` manifests raise ``ValueError``.
+    * ``auto``: ``manifest`` for a ``.csv`` file; the single-image source for an image file;
+      ``imagefolder`` when the folder has no images directly in it and every sub-folder holding
+      images is named by an ImageNet-1k WordNet id (``n`` + 8 digits, e.g. ``n01440764``),
+      there being at least one; ``folder`` otherwise. Class-index or class-name sub-folders
+      (``1/``, ``goldfish/``) are never auto-detected, since ordinary photo folders are often
+      named like that (``1/``, ``2/``, ``cup/``, ``monitor/``): pass ``kind="imagefolder"``
+      for them.
 
     An empty source gives ``([], [])``; the caller decides whether that is an error.
     """
     if kind not in _KINDS:
         raise ValueError(f"unknown source kind {kind!r}; choose one of {', '.join(_KINDS)}")
-    path = Path(source).expanduser()
-    if not path.exists():
+    given = Path(source).expanduser()
+    if not given.exists():
         raise FileNotFoundError(f"image source not found: {source}")
-    path = path.resolve()
+    path = given.resolve()
 
     if kind == "auto":
         if path.is_file():
-            if path.suffix.lower() != ".csv":
-                raise ValueError(f"image source {source} is a file but not a .csv manifest")
-            kind = "manifest"
+            if path.suffix.lower() == ".csv":
+                kind = "manifest"
+            elif is_image_file(given.name):
+                return _discover_single(given)
+            else:
+                raise ValueError(
+                    f"image source {source} is a file but neither an image "
+                    f"({', '.join(sorted(IMAGE_EXTENSIONS))}) nor a .csv manifest"
+                )
         elif _looks_like_imagefolder(path):
             kind = "imagefolder"
         else:
@@ -225,6 +273,8 @@ def discover(
         if not path.is_file():
             raise ValueError(f"manifest {source} is not a file")
         return _discover_manifest(path, label_column)
+    if kind == "folder" and path.is_file() and is_image_file(given.name):
+        return _discover_single(given)
     if not path.is_dir():
         raise ValueError(f"image source {source} is not a folder (kind={kind!r})")
     if kind == "imagefolder":

@@ -1,0 +1,59 @@
+"""Where the per-image work runs: worker processes, or this process when ``workers == 1``.
+
+Worker processes start from a clean forkserver (never by forking a parent that holds torch
+threads), ignore Ctrl-C (the parent handles it and reports once), and die with their parent.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:  # PR_SET_PDEATHSIG: exit when the parent (the pool's server) dies, e.g. after kill -9
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+        except OSError:
+            pass
+    try:  # one BLAS/OpenMP thread per worker: the workers are the parallelism
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+class InProcessExecutor(Executor):
+    """Runs each task at submit time in this process: no start-up cost, no pickling, easy debugging."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+def make_executor(workers: int) -> Executor:
+    """``workers`` processes (0 = one per CPU core); 1 means run in this process."""
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0 = one per core), got {workers}")
+    n = workers or os.cpu_count() or 1
+    if n == 1:
+        return InProcessExecutor()
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_init)
