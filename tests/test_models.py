@@ -66,6 +66,11 @@ def test_onnx_file_matches_torch(tmp_path, photo):
     torch_clf = TorchClassifier(net, "t", onnx_clf.preprocessing, 5)
     views = [photo, photo[::-1].copy()]
     np.testing.assert_allclose(onnx_clf.predict_proba(views), torch_clf.predict_proba(views), atol=1e-5)
+    fixed = tmp_path / "fixed.onnx"  # exported without dynamic axes: batch size fixed at 1
+    torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(fixed), dynamo=False)
+    fixed_clf = load_model(str(fixed))
+    assert fixed_clf.batch_size == 1 and fixed_clf.name == str(fixed)
+    np.testing.assert_allclose(fixed_clf.predict_proba(views), torch_clf.predict_proba(views), atol=1e-5)
 
 
 def test_timm_config_mapping():

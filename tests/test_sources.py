@@ -130,7 +130,7 @@ def test_imagefolder_with_wnid_and_name_subfolders(tmp_path):
     _save_rgb(root / "goldfish" / "c.jpg")
     _save_rgb(root / "great_white_shark" / "d.jpg")
     _save_rgb(root / ".git" / "e.jpg")  # hidden: ignored, also for auto detection
-    records, problems = discover(root)  # auto -> imagefolder
+    records, problems = discover(root, kind="imagefolder")  # names: explicit kind needed
     assert problems == []
     got = {r.image_id: (r.label, r.class_name) for r in records}
     assert got == {
@@ -140,7 +140,8 @@ def test_imagefolder_with_wnid_and_name_subfolders(tmp_path):
         "great_white_shark/d.jpg": (2, "great white shark"),
     }
     assert [r.image_id for r in records] == sorted(got)
-    assert discover(root, kind="imagefolder")[0] == records
+    # Auto-detection does not trust class-name folders: a plain, unlabelled folder.
+    assert [r.label for r in discover(root)[0]] == [None] * 4
 
 
 def test_auto_falls_back_to_folder_and_explicit_imagefolder_names_bad_folder(tmp_path):
@@ -160,6 +161,85 @@ def test_auto_falls_back_to_folder_and_explicit_imagefolder_names_bad_folder(tmp
     records, problems = discover(root2, kind="imagefolder")
     assert [(r.image_id, r.label) for r in records] == [("goldfish/a.jpg", 1)]
     assert [p.path for p in problems] == ["top.jpg"]
+
+
+def test_auto_imagefolder_needs_wordnet_id_subfolders(tmp_path):
+    # Unlabelled photos sorted into numbered or everyday-named folders are a plain folder.
+    for names in [["1", "2"], ["01", "sub"], ["cup", "monitor", "mask", "notebook"]]:
+        root = tmp_path / "-".join(names)
+        for name in names:
+            _save_rgb(root / name / "photo.jpg")
+        records, problems = discover(root)
+        assert problems == [] and len(records) == len(names)
+        assert all(r.label is None and r.class_name is None for r in records), names
+
+    # WordNet ids of ImageNet-1k classes are detected; folders holding no images don't count.
+    root = tmp_path / "wnids"
+    _save_rgb(root / "n01440764" / "a.jpg")
+    _save_rgb(root / "N01443537" / "deep" / "b.png")
+    (root / "meta").mkdir()
+    (root / "meta" / "readme.txt").write_text("no images here")
+    (root / "n01484850").mkdir()  # empty class folder
+    records, problems = discover(root)
+    assert problems == []
+    assert [(r.image_id, r.label) for r in records] == [("N01443537/deep/b.png", 1), ("n01440764/a.jpg", 0)]
+    assert discover(root, kind="imagefolder") == (records, problems)
+
+    # One non-WordNet-id folder holding images, or a WordNet id outside ImageNet-1k: plain folder.
+    _save_rgb(root / "goldfish" / "c.jpg")
+    assert {r.label for r in discover(root)[0]} == {None}
+    root2 = tmp_path / "not1k"
+    _save_rgb(root2 / "n01440764" / "a.jpg")
+    _save_rgb(root2 / "n00000001" / "b.jpg")
+    assert {r.label for r in discover(root2)[0]} == {None}
+    # Only folders without images, or none at all: plain folder (empty).
+    root3 = tmp_path / "bare"
+    (root3 / "n01440764").mkdir(parents=True)
+    assert discover(root3) == ([], [])
+
+
+def test_explicit_imagefolder_index_and_name_folders_and_errors_name_folder(tmp_path):
+    root = tmp_path / "byindex"
+    _save_rgb(root / "1" / "a.jpg")
+    _save_rgb(root / "cup" / "b.jpg")
+    records, _ = discover(root, kind="imagefolder")
+    assert [(r.image_id, r.label, r.class_name) for r in records] == [
+        ("1/a.jpg", 1, "goldfish"),
+        ("cup/b.jpg", resolve_label("cup"), "cup"),
+    ]
+    for bad in ["1000", "crane", "summer 2019"]:
+        root = tmp_path / f"bad-{bad}"
+        _save_rgb(root / "n01440764" / "a.jpg")
+        _save_rgb(root / bad / "b.jpg")
+        with pytest.raises(ValueError) as info:
+            discover(root, kind="imagefolder")
+        assert f"class folder {bad!r}" in str(info.value) and str(root) in str(info.value)
+
+
+def test_single_image_file_source(tmp_path):
+    image = _save_rgb(tmp_path / "shots" / "Cat Photo.JPG", size=(40, 30))
+    records, problems = discover(image)
+    assert problems == []
+    assert records == [ImageRecord(image_id="Cat Photo.JPG", path=image.resolve())]
+    assert records[0].label is None and records[0].path.is_absolute()
+    assert discover(image, kind="folder") == (records, [])
+    assert load_view(records[0].path).shape == (224, 224, 3)
+    # A relative path works the same.
+    import os
+
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path / "shots")
+        assert discover("Cat Photo.JPG") == (records, [])
+    finally:
+        os.chdir(cwd)
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(ValueError, match=r"notes\.txt.*neither an image.*nor a \.csv manifest"):
+        discover(notes)
+    with pytest.raises(ValueError, match="not a folder"):
+        discover(image, kind="imagefolder")
 
 
 def test_manifest_labels_problems_and_extra(tmp_path):
@@ -393,3 +473,86 @@ def test_load_view(tmp_path):
     Image.new("RGB", (320, 240), (12, 34, 56)).save(path)
     view = load_view(path)
     assert view.shape == (224, 224, 3) and (view == (12, 34, 56)).all()
+
+
+def _plain_view(image: np.ndarray, size: int = 224, resize_to: int = 256) -> np.ndarray:
+    """The resize + centre-crop written out by hand (no aspect pre-crop)."""
+    h, w = image.shape[:2]
+    if h <= w:
+        new_h, new_w = resize_to, max(resize_to, int(np.floor(w * resize_to / h + 0.5)))
+    else:
+        new_h, new_w = max(resize_to, int(np.floor(h * resize_to / w + 0.5))), resize_to
+    resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BICUBIC))
+    top, left = int(round((new_h - size) / 2)), int(round((new_w - size) / 2))
+    return resized[top : top + size, left : left + size]
+
+
+def test_fixed_view_extreme_aspect_is_precropped(monkeypatch):
+    rng = np.random.default_rng(2)
+    requested: list[tuple[int, int]] = []
+    real_resize = Image.Image.resize
+
+    def spy(self, size, *args, **kwargs):
+        requested.append(tuple(size))
+        return real_resize(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", spy)
+    wide = rng.integers(0, 256, (2, 20000, 3), dtype=np.uint8)
+    view = fixed_view(wide)
+    assert view.shape == (224, 224, 3) and view.dtype == np.uint8
+    # Never resized to 256 x 2,560,000 (2 GB): the long side is pre-cropped to 4 x 2 = 8 px.
+    assert requested == [(1024, 256)]
+    by_hand = wide[:, (20000 - 8) // 2 : (20000 - 8) // 2 + 8]
+    assert np.array_equal(view, _plain_view(by_hand))
+
+    tall = rng.integers(0, 256, (20000, 2, 3), dtype=np.uint8)
+    requested.clear()
+    view = fixed_view(tall)
+    assert requested == [(256, 1024)]
+    assert np.array_equal(view, _plain_view(tall[9996:10004]))
+
+    # Odd excess, and a strip already at or below the resize target.
+    strip = rng.integers(0, 256, (300, 1501, 3), dtype=np.uint8)
+    assert np.array_equal(fixed_view(strip), _plain_view(strip[:, 150:1350]))
+    one = rng.integers(0, 256, (1, 4000, 3), dtype=np.uint8)
+    assert np.array_equal(fixed_view(one), _plain_view(one[:, 1998:2002]))
+
+
+def test_fixed_view_normal_aspect_unchanged():
+    rng = np.random.default_rng(3)
+    for shape in [(300, 451, 3), (451, 300, 3), (256, 1024, 3), (1200, 300, 3), (100, 100, 3)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        assert np.array_equal(fixed_view(image), _plain_view(image)), shape
+    # 300 x 451 explicitly: 451 * 256 / 300 = 384.85 -> 385; offsets 16 and round(80.5) = 80.
+    image = rng.integers(0, 256, (300, 451, 3), dtype=np.uint8)
+    resized = np.asarray(Image.fromarray(image).resize((385, 256), Image.Resampling.BICUBIC))
+    assert np.array_equal(fixed_view(image), resized[16:240, 80:304])
+
+
+def test_load_view_tiny_and_sliver_images(tmp_path):
+    sliver = tmp_path / "sliver.png"
+    Image.new("RGB", (1, 4000), (1, 2, 3)).save(sliver)
+    with pytest.raises(ImageDecodeError) as info:
+        load_view(sliver)
+    assert "sliver.png" in str(info.value)
+    assert info.value.reason == "image is 1x4000 px; at least 16 px per side needed"
+    dot = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1)).save(dot)
+    with pytest.raises(ImageDecodeError, match=r"dot\.png.*1x1 px"):
+        load_view(dot)
+    small = tmp_path / "small.png"
+    Image.new("RGB", (15, 40)).save(small)
+    with pytest.raises(ImageDecodeError, match="15x40 px"):
+        load_view(small)
+    assert load_view(small, min_side=1).shape == (224, 224, 3)
+    # Exactly the minimum works, also with an extreme aspect ratio (pre-cropped, so cheap).
+    ok = tmp_path / "ok.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 256, (16, 20000, 3), dtype=np.uint8)).save(ok)
+    view = load_view(ok)
+    assert view.shape == (224, 224, 3)
+    assert np.array_equal(view, _plain_view(load_rgb(ok)[:, 9968:10032]))
+    # fixed_view itself accepts any non-empty array.
+    assert fixed_view(np.zeros((1, 1, 3), np.uint8)).shape == (224, 224, 3)
+    from iqalign.sources import MIN_SIDE
+
+    assert MIN_SIDE == 16

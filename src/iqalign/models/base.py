@@ -123,7 +123,8 @@ class OnnxClassifier(Classifier):
         out_shape = self.session.get_outputs()[0].shape
         self.num_classes = num_classes or (out_shape[-1] if isinstance(out_shape[-1], int) else 1000)
         self.description = f"ONNX file {path}"
-        self.batch_size = batch_size
+        # an export without dynamic axes fixes the batch size (often 1): feed batches of that size
+        self.batch_size = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else batch_size
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]

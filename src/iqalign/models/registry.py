@@ -131,7 +131,7 @@ def _load(name: str) -> Classifier:
     if name.endswith(".onnx"):
         if not Path(name).is_file():
             raise FileNotFoundError(f"ONNX model file not found: {name}")
-        return OnnxClassifier(name, name=Path(name).stem)
+        return OnnxClassifier(name, name=name)  # the name as typed: it keys the result columns
     raise KeyError(f"unknown model '{name}'; known: {', '.join(sorted(_REGISTRY))}, "
                    "or torchvision:NAME, timm:NAME, or a path to a .onnx file")
 

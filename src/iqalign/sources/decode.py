@@ -20,7 +20,10 @@ Conversions (all to ``(H, W, 3) uint8`` RGB, after honouring EXIF orientation):
 * Animated images (GIF, WebP, APNG): the first frame.
 
 Every failure (missing or empty file, not an image, truncated data, decompression bomb) raises
-:class:`ImageDecodeError`, a ``ValueError`` naming the file and the reason.
+:class:`ImageDecodeError`, a ``ValueError`` naming the file and the reason. :func:`load_view`
+also refuses images smaller than :data:`MIN_SIDE` (16) pixels on either side: scaling such a
+sliver up to the 256-pixel view invents nearly all of its content, so quality scores and
+predictions on it would say nothing about the image.
 """
 from __future__ import annotations
 
@@ -31,7 +34,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageDecodeError", "fixed_view", "load_rgb", "load_view", "to_rgb"]
+__all__ = ["MAX_ASPECT", "MIN_SIDE", "ImageDecodeError", "fixed_view", "load_rgb", "load_view", "to_rgb"]
+
+MIN_SIDE = 16
+"""Smallest width and height, in pixels, that :func:`load_view` accepts."""
+
+MAX_ASPECT = 4
+""":func:`fixed_view` first centre-crops the long side to ``MAX_ASPECT`` times the short side."""
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
@@ -172,6 +181,13 @@ def fixed_view(image: np.ndarray, size: int = 224, resize_to: int = 256) -> np.n
     This is the ImageNet-C view (Resize(256) + CenterCrop(224)) that corruptions and metrics
     see. Resizing is PIL bicubic, which antialiases when downscaling; the longer side is
     rounded half up. The crop offset is ``round((side - size) / 2)`` as torchvision does.
+
+    An image whose long side exceeds ``MAX_ASPECT`` (4) times its short side is first
+    centre-cropped along the long side to ``4 * short`` pixels (offset ``(long - 4 * short) // 2``),
+    so a 1 x 4000 strip is never resized to 256 x 1,024,000. The final crop spans at most the
+    middle quarter of that pre-crop, so it shows the same part of the image; images within
+    the 4:1 ratio are untouched. Any image of at least 1 x 1 pixels works here; the minimum
+    size policy (:data:`MIN_SIDE`) lives in :func:`load_view`.
     """
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         desc = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
@@ -181,6 +197,13 @@ def fixed_view(image: np.ndarray, size: int = 224, resize_to: int = 256) -> np.n
     h, w = image.shape[:2]
     if h == 0 or w == 0:
         raise ValueError("fixed_view got an empty image")
+    if h > MAX_ASPECT * w:
+        top = (h - MAX_ASPECT * w) // 2
+        image = image[top : top + MAX_ASPECT * w]
+    elif w > MAX_ASPECT * h:
+        left = (w - MAX_ASPECT * h) // 2
+        image = image[:, left : left + MAX_ASPECT * h]
+    h, w = image.shape[:2]
     if h <= w:
         new_h, new_w = resize_to, max(resize_to, _round_half_up(w * resize_to / h))
     else:
@@ -193,6 +216,18 @@ def fixed_view(image: np.ndarray, size: int = 224, resize_to: int = 256) -> np.n
     return np.ascontiguousarray(image[top : top + size, left : left + size])
 
 
-def load_view(path: str | os.PathLike[str], size: int = 224, resize_to: int = 256) -> np.ndarray:
-    """``fixed_view(load_rgb(path), size, resize_to)``: the decoded, resized, center-cropped view."""
-    return fixed_view(load_rgb(path), size=size, resize_to=resize_to)
+def load_view(
+    path: str | os.PathLike[str], size: int = 224, resize_to: int = 256, *, min_side: int = MIN_SIDE
+) -> np.ndarray:
+    """``fixed_view(load_rgb(path), size, resize_to)``: the decoded, resized, center-cropped view.
+
+    Raises :class:`ImageDecodeError` when the decoded image (after EXIF orientation) is
+    narrower or shorter than ``min_side`` pixels (default :data:`MIN_SIDE`, 16).
+    """
+    rgb = load_rgb(path)
+    height, width = rgb.shape[:2]
+    if min(height, width) < min_side:
+        raise ImageDecodeError(
+            path, f"image is {width}x{height} px; at least {min_side} px per side needed"
+        )
+    return fixed_view(rgb, size=size, resize_to=resize_to)

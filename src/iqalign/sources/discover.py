@@ -5,7 +5,8 @@ or a single image file.
 sorted by ``image_id``; a manifest keeps its row order. Problems are files or rows that could
 not be used (unresolvable label, missing file, duplicate path, image outside any class folder)
 and never stop discovery; configuration errors (missing source, manifest without a ``path``
-column, an explicit class folder whose name is not an ImageNet class) raise.
+column, an explicit class folder whose name is not an ImageNet class, a file source that is
+neither an image nor a ``.csv`` manifest) raise.
 
 Files are not opened here; unreadable images are found when they are decoded.
 """
