@@ -19,7 +19,8 @@ def _ints(value: str) -> list[int]:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", help="a folder (recursive), an ImageFolder tree (class = sub-folder) or a CSV manifest")
+    p.add_argument("images", help="an image file, a folder (recursive), an ImageFolder tree (WordNet-id sub-folders; "
+                                  "other class names with --source-kind imagefolder) or a CSV manifest (path, label)")
     p.add_argument("--out", required=True, help="results folder (a rerun with the same settings resumes)")
     p.add_argument("--metrics", type=_list, default=None, help="comma-separated metric names (default: all available)")
     p.add_argument("--references", type=_list, default=["efficientnet_lite0"],
