@@ -38,6 +38,9 @@ def main(run_dir: str, dest: str, command: str) -> None:
              f"(CSV: [{dest.name}_alignment.csv]({dest.name}_alignment.csv)); settings and versions: "
              f"[{dest.name}_config.json]({dest.name}_config.json)", ""]
 
+    old = dest.with_suffix(".md").read_text() if dest.with_suffix(".md").exists() else ""
+    if "<!-- findings -->" in old:  # hand-written reading of the numbers survives a regeneration
+        lines += [old[old.index("<!-- findings -->"):old.index("<!-- /findings -->") + len("<!-- /findings -->")], ""]
     lines += ["## Do task-guided metrics beat the classic ones?", ""]
     label_free = alignment[~alignment["metric"].isin([m["name"] for m in config["metrics"] if m["needs_labels"]])]
     for title, table in (("All metrics (task-guided includes the label-aware task_ptrue / task_truemargin)", alignment),
@@ -56,6 +59,7 @@ def main(run_dir: str, dest: str, command: str) -> None:
         lines.append("")
     lines += ["", "## Overview", "", overview_markdown(alignment, families)]
 
+    lines += _corruption_agreement(rows, config, targets)
     lines += ["## Accuracy of the target models under each condition", "",
               "| condition | " + " | ".join(f"{t} top-1" for t in targets) + " | " +
               " | ".join(f"mean {m}" for m in ("task_maxprob", "brisque", "niqe", "piqe") if m in rows) + " |",
@@ -68,6 +72,32 @@ def main(run_dir: str, dest: str, command: str) -> None:
         vals = [f"{r[c]:.3f}" if c.endswith("top1") else f"{r[c]:.3g}" for c in list(agg)]
         lines.append(f"| {cond} | " + " | ".join(vals) + " |")
     dest.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def _corruption_agreement(rows: pd.DataFrame, config: dict, targets: list[str]) -> list[str]:
+    """Across corruptions: does the metric fall where the model's accuracy falls? (Spearman over corruptions)."""
+    from scipy.stats import spearmanr
+
+    metrics = [m for m in config["metrics"] if m["name"] in rows]
+    clean = rows[rows["severity"] == 0]
+    corrupted = rows[rows["severity"] > 0]
+    if corrupted["corruption"].nunique() < 3:
+        return []
+    cols = [m["name"] for m in metrics] + [f"{t}.top1" for t in targets]
+    # paired: change relative to the same photo's clean row, averaged per corruption
+    base = clean.set_index("image_id")[cols]
+    delta = corrupted[["image_id", "corruption"] + cols].set_index("image_id")
+    delta[cols] = delta[cols] - base.loc[delta.index, cols].to_numpy()
+    per = delta.groupby("corruption")[cols].mean()
+    lines = ["## Across corruptions: does the metric fall where accuracy falls?", "",
+             f"Spearman rho, over the {len(per)} corruptions, between the mean change in top-1 accuracy and the mean "
+             "change in the (oriented) metric, each paired against the same photo's clean row (severities pooled).", "",
+             "| metric | family | " + " | ".join(targets) + " |", "|---|---|" + "---:|" * len(targets)]
+    for m in sorted(metrics, key=lambda m: (m["family"] != "task", m["family"], m["name"])):
+        sign = 1.0 if m["higher_is_better"] else -1.0
+        cells = [f"{spearmanr(per[f'{t}.top1'], sign * per[m['name']])[0]:+.2f}" for t in targets]
+        lines.append(f"| {m['name']} | {m['family']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 if __name__ == "__main__":
