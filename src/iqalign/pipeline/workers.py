@@ -1,26 +1,37 @@
 """Where the per-image work runs: worker processes, or this process when ``workers == 1``.
 
 Worker processes start from a clean forkserver (never by forking a parent that holds torch
-threads), ignore Ctrl-C (the parent handles it and reports once), and die with their parent.
+threads), ignore Ctrl-C (the owner handles it and reports once), and exit when the owner process is gone.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
 import signal
-import sys
+import threading
+import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:  # PR_SET_PDEATHSIG: exit when the parent (the pool's server) dies, e.g. after kill -9
-            import ctypes
+def _exit_when_gone(owner_pid: int, every_s: float = 1.0) -> None:
+    """Exit this worker once the process that owns the pool is gone (e.g. after kill -9).
 
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-        except OSError:
+    Pool workers never see end-of-file on their task queue (they hold its write end too), and their
+    parent is the forkserver, not the owner, so neither the queue nor PR_SET_PDEATHSIG notices.
+    """
+    while True:
+        time.sleep(every_s)
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
             pass
+
+
+def _worker_init(owner_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner handles Ctrl-C and reports once
+    threading.Thread(target=_exit_when_gone, args=(owner_pid,), daemon=True).start()
     try:  # one BLAS/OpenMP thread per worker: the workers are the parallelism
         from threadpoolctl import threadpool_limits
 
@@ -56,4 +67,4 @@ def make_executor(workers: int) -> Executor:
         return InProcessExecutor()
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_init)
+    return ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
