@@ -7,4 +7,4 @@ PYTHON=${PYTHON:-python3}
 # torch is pinned to the CPU build: an unpinned `torch` pulls a multi-GB CUDA build, and
 # 2.13.0 (CPU) is the release this project is tested with.
 .venv/bin/pip install -q "torch==${IQALIGN_TORCH_VERSION:-2.13.0}"
-.venv/bin/pip install -q -e ".[test,onnx]"
+.venv/bin/pip install -q -e ".[test]"

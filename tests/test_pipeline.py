@@ -197,3 +197,14 @@ def test_nan_metric_values_come_with_a_reason():
     values, errors = image_metric_values(np.zeros((224, 224, 3), np.uint8), [get_metric("brisque"), get_metric("contrast")])
     assert np.isnan(values["brisque"]) and values["contrast"] == 0.0
     assert len(errors) == 1 and errors[0].startswith("brisque: undefined")
+
+
+def test_torch_and_onnx_engines_agree(bench, photo_dir, tmp_path):
+    _, out = bench  # default engine: ONNX Runtime
+    onnx_rows = pd.read_parquet(out / "rows.parquet")
+    torch_rows = run_benchmark(_config(photo_dir, tmp_path / "torch", engine="torch"), quiet=True)["rows"]
+    np.testing.assert_array_equal(onnx_rows["tiny_target.pred"], torch_rows["tiny_target.pred"])
+    np.testing.assert_allclose(onnx_rows["tiny_target.p_true"], torch_rows["tiny_target.p_true"], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(onnx_rows["task_maxprob"], torch_rows["task_maxprob"], rtol=1e-4)
+    config = json.loads((out / "config.json").read_text())
+    assert config["models"]["tiny_target"]["engine"] == "onnxruntime"

@@ -28,6 +28,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="use N evenly spaced images")
     p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     p.add_argument("--source-kind", default="auto", choices=["auto", "folder", "imagefolder", "manifest"])
+    p.add_argument("--engine", default="onnx", choices=["onnx", "torch"],
+                   help="run models with ONNX Runtime (default; exported once, cached) or PyTorch eager")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -85,7 +87,8 @@ def _benchmark(args) -> int:
 
     config = BenchmarkConfig(source=args.images, out=args.out, corruptions=args.corruptions, severities=args.severities,
                              metrics=args.metrics, models=args.models, references=args.references, limit=args.limit,
-                             seed=args.seed, n_boot=args.n_boot, workers=args.workers, source_kind=args.source_kind)
+                             seed=args.seed, n_boot=args.n_boot, workers=args.workers, source_kind=args.source_kind,
+                             engine=args.engine)
     result = run_benchmark(config, quiet=args.quiet)
     _print_summary(result)
     return 0
@@ -106,7 +109,7 @@ def _score(args) -> int:
     from .pipeline import ScoreConfig, run_score
 
     config = ScoreConfig(source=args.images, out=args.out, metrics=args.metrics, references=args.references,
-                         limit=args.limit, workers=args.workers, source_kind=args.source_kind)
+                         limit=args.limit, workers=args.workers, source_kind=args.source_kind, engine=args.engine)
     scores = run_score(config, quiet=args.quiet)["scores"]
     n_err = int(scores["error"].fillna("").astype(bool).sum())
     print(f"scored {len(scores) - n_err} images ({n_err} with errors) -> {Path(args.out) / 'scores.parquet'}")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..interventions import Condition, apply_condition, condition_grid
-from ..models import TARGETS, load_model, performance
+from ..models import ENGINES, TARGETS, load_for_inference, performance
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
@@ -61,6 +61,7 @@ class BenchmarkConfig:
     workers: int = 0  # 0: one per CPU core; 1: in this process
     chunk_images: int = 8
     source_kind: str = "auto"
+    engine: str = "onnx"  # "onnx" (ONNX Runtime, exported once and cached) or "torch" (PyTorch eager)
 
     def __post_init__(self) -> None:
         self.source = str(Path(self.source).expanduser().resolve())
@@ -78,7 +79,8 @@ class BenchmarkConfig:
                   (self.workers >= 0, f"workers must be >= 0 (0 = one per core), got {self.workers}"),
                   (self.chunk_images >= 1, f"chunk_images must be >= 1, got {self.chunk_images}"),
                   (self.limit is None or self.limit > 0, f"limit must be positive, got {self.limit}"),
-                  (0 < self.view_size <= self.resize_to, "view_size must be positive and <= resize_to")]
+                  (0 < self.view_size <= self.resize_to, "view_size must be positive and <= resize_to"),
+                  (self.engine in ENGINES, f"engine must be one of {ENGINES}, got '{self.engine}'")]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -88,7 +90,7 @@ class BenchmarkConfig:
 
     def fingerprint(self) -> dict:
         keys = ("source", "corruptions", "severities", "metrics", "models", "references", "limit", "seed",
-                "view_size", "resize_to", "chunk_images", "source_kind")
+                "view_size", "resize_to", "chunk_images", "source_kind", "engine")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -176,7 +178,7 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
         raise ValueError(f"task-guided metrics {[m.name for m in task_metrics]} need at least one reference model "
                          "(--references)")
     for name in targets + references:
-        load_model(name)  # fail early, before hours of work, on a bad model name
+        load_for_inference(name, config.engine)  # fail early (bad name) and export once, before the work
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,7 +204,8 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
             if pos + 2 < len(todo):
                 submit(todo[pos + 2])  # keep two chunks in flight: bounded memory, busy workers
             prepared = [f.result() for f in pending.pop(i)]
-            frame, chunk_problems = _measure_chunk(chunks[i], prepared, conditions, task_metrics, targets, references)
+            frame, chunk_problems = _measure_chunk(chunks[i], prepared, conditions, task_metrics, targets, references,
+                                                   config.engine)
             store.write(i, frame, chunk_problems)
             progress.update(len(chunks[i]))
 
@@ -217,7 +220,7 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
         "excluded_pairs": [{"metric": m.name, "model": t, "why": "model is one of the references"}
                            for m in task_metrics for t in targets if t in references],
         "metrics": [m.spec.to_dict() for m in metrics],
-        "models": {n: load_model(n).describe() for n in targets + references},
+        "models": {n: load_for_inference(n, config.engine).describe() for n in targets + references},
         "n_images": int(rows["image_id"].nunique()) if len(rows) else 0, "n_rows": int(len(rows)),
         "problems": problems, "environment": environment(),
     }
@@ -226,7 +229,7 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     return {"rows": rows, "alignment": alignment, "out": out, "problems": problems}
 
 
-def _measure_chunk(records, prepared, conditions, task_metrics, targets, references):
+def _measure_chunk(records, prepared, conditions, task_metrics, targets, references, engine):
     """Main process: run models on the prepared views of one chunk and build its rows."""
     meta, views, problems = [], [], []
     for record, prep in zip(records, prepared):
@@ -246,11 +249,11 @@ def _measure_chunk(records, prepared, conditions, task_metrics, targets, referen
         return frame, problems
     labels = frame["label"].to_numpy(dtype=np.int64)
     if task_metrics:
-        probs = reference_probabilities(views, references)
+        probs = reference_probabilities(views, references, engine)
         for name, values in task_metric_values(probs, labels, task_metrics).items():
             frame[name] = values
     for model in targets:
-        perf = performance(load_model(model).predict_proba(views), labels)
+        perf = performance(load_for_inference(model, engine).predict_proba(views), labels)
         for key, values in perf.items():
             frame[f"{model}.{key}"] = values
     return frame, problems

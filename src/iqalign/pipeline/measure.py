@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from ..metrics.registry import Metric, get_metric
-from ..models import load_model
+from ..models import load_for_inference
 
 
 def resolve_metrics(names: Sequence[str] | None, *, have_labels: bool, families: Sequence[str] | None = None) -> list[Metric]:
@@ -45,9 +45,9 @@ def image_metric_values(view: np.ndarray, metrics: Sequence[Metric]) -> tuple[di
     return values, errors
 
 
-def reference_probabilities(views: Sequence[np.ndarray], references: Sequence[str]) -> np.ndarray:
+def reference_probabilities(views: Sequence[np.ndarray], references: Sequence[str], engine: str = "onnx") -> np.ndarray:
     """Class probabilities averaged over the reference population (a population of one is fine)."""
-    probs = [load_model(r).predict_proba(views) for r in references]
+    probs = [load_for_inference(r, engine).predict_proba(views) for r in references]
     sizes = {p.shape[1] for p in probs}
     if len(sizes) > 1:
         raise ValueError(f"references {list(references)} disagree on the number of classes: {sorted(sizes)}")

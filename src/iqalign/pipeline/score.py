@@ -30,6 +30,7 @@ class ScoreConfig:
     workers: int = 0
     chunk_images: int = 64
     source_kind: str = "auto"
+    engine: str = "onnx"  # or "torch"
 
     def __post_init__(self) -> None:
         self.source = str(Path(self.source).expanduser().resolve())
@@ -37,13 +38,16 @@ class ScoreConfig:
         self.references = _names(self.references) or []
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 (0 = one per core), got {self.workers}")
+        if self.engine not in ("onnx", "torch"):
+            raise ValueError(f"engine must be 'onnx' or 'torch', got '{self.engine}'")
         if self.limit is not None and self.limit <= 0:
             raise ValueError(f"limit must be positive, got {self.limit}")
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise ValueError(f"--out {self.out} exists and is not a folder")
 
     def fingerprint(self) -> dict:
-        keys = ("source", "metrics", "references", "limit", "view_size", "resize_to", "chunk_images", "source_kind")
+        keys = ("source", "metrics", "references", "limit", "view_size", "resize_to", "chunk_images", "source_kind",
+                "engine")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -81,7 +85,7 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
         for i in todo:
             results = list(pool.map(_score_view, chunks[i], [image_metrics] * len(chunks[i]),
                                     [config.view_size] * len(chunks[i]), [config.resize_to] * len(chunks[i])))
-            store.write(i, _chunk_frame(chunks[i], results, task_metrics, config.references))
+            store.write(i, _chunk_frame(chunks[i], results, task_metrics, config.references, config.engine))
             progress.update(len(chunks[i]))
 
     scores = store.read_all(len(chunks))
@@ -100,7 +104,7 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     return {"scores": scores, "out": out}
 
 
-def _chunk_frame(records, results, task_metrics, references) -> pd.DataFrame:
+def _chunk_frame(records, results, task_metrics, references, engine) -> pd.DataFrame:
     rows, views, ok_index = [], [], []
     for record, res in zip(records, results):
         row = {"path": str(record.path), "image_id": record.image_id, "label": record.label, "error": res["error"] or None}
@@ -114,7 +118,7 @@ def _chunk_frame(records, results, task_metrics, references) -> pd.DataFrame:
         labels = None
         if any(m.spec.needs_labels for m in task_metrics):
             labels = frame.loc[ok_index, "label"].to_numpy(dtype=np.int64)
-        probs = reference_probabilities(views, references)
+        probs = reference_probabilities(views, references, engine)
         for name, values in task_metric_values(probs, labels, task_metrics).items():
             frame[name] = math.nan
             frame.loc[ok_index, name] = values
