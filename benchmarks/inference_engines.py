@@ -38,17 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import available_cores, cpu_name  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGENET = REPO.parent / "shared" / "data" / "imagenet-sample"
 DEFAULT_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def load_views(n: int, imagenet: Path | None) -> tuple[list[np.ndarray], str]:
@@ -70,15 +68,6 @@ def load_views(n: int, imagenet: Path | None) -> tuple[list[np.ndarray], str]:
         f"{len(photos)} scikit-image photos ({', '.join(SKIMAGE_PHOTOS)}) repeated to {n} (ImageNet sample absent)"
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def rate(fn, n_images: int) -> float:

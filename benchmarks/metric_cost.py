@@ -38,6 +38,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_name  # noqa: E402
+
 from iqalign.metrics.registry import get_metric, list_metrics  # noqa: E402
 from iqalign.sources import fixed_view, load_view  # noqa: E402
 
@@ -74,15 +77,6 @@ def time_pass(fn, images: list[np.ndarray], clock) -> float:
     return (clock() - t0) / len(images)
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fmt_ms(ms: float) -> str:
