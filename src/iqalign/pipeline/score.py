@@ -82,9 +82,14 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     todo = [i for i in range(len(chunks)) if not store.done(i)]
     progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
     with make_executor(config.workers) as pool:
-        for i in todo:
-            results = list(pool.map(_score_view, chunks[i], [image_metrics] * len(chunks[i]),
-                                    [config.view_size] * len(chunks[i]), [config.resize_to] * len(chunks[i])))
+        def submit(i: int) -> list:
+            return [pool.submit(_score_view, r, image_metrics, config.view_size, config.resize_to) for r in chunks[i]]
+
+        pending = {i: submit(i) for i in todo[:2]}
+        for pos, i in enumerate(todo):
+            if pos + 2 < len(todo):  # workers decode the next chunks while this one runs through the model
+                pending[todo[pos + 2]] = submit(todo[pos + 2])
+            results = [f.result() for f in pending.pop(i)]
             store.write(i, _chunk_frame(chunks[i], results, task_metrics, config.references, config.engine))
             progress.update(len(chunks[i]))
 
