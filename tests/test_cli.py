@@ -33,6 +33,11 @@ def test_bad_input_gives_a_clear_error_not_a_traceback(capsys, tmp_path):
     assert "nowhere" in capsys.readouterr().err
     assert main(["benchmark", str(tmp_path), "--out", str(tmp_path / "o"), "--corruptions", "blurry"]) == 2
     assert "unknown corruption" in capsys.readouterr().err
+    assert main(["benchmark", str(tmp_path), "--out", ""]) == 2
+    assert "--out is empty" in capsys.readouterr().err
+    assert main(["score", str(tmp_path), "--out", str(tmp_path / "o"), "--metrics", ","]) == 2
+    assert "--metrics is empty" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before any work or folder
     with pytest.raises(SystemExit):
         main(["benchmark", str(tmp_path), "--out", "o", "--severities", "one"])
 

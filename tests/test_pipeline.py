@@ -153,6 +153,19 @@ def test_changed_image_list_is_not_resumed(photo_dir, tmp_path):
         run_benchmark(_config(photo_dir, tmp_path / "o", **cfg), quiet=True)
 
 
+def test_file_replaced_under_the_same_name_is_not_resumed(tmp_path):
+    from skimage import data
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(data.coffee()).save(photo)
+    cfg = ScoreConfig(source=str(tmp_path), out=str(tmp_path / "o"), metrics=["sharpness"], workers=1,
+                      source_kind="folder")
+    run_score(cfg, quiet=True)
+    Image.fromarray(data.chelsea()).save(photo)  # same path, other content
+    with pytest.raises(RuntimeError, match="changed: images"):
+        run_score(cfg, quiet=True)
+
+
 def test_problems_csv_lists_bad_manifest_rows_and_broken_files(tmp_path, photo_dir):
     manifest = tmp_path / "m.csv"
     pd.DataFrame({"path": [str(photo_dir / "coffee.png"), "missing.png", str(photo_dir / "broken.jpg"),

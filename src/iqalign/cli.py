@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("benchmark", help="intervene on imaging conditions and test metrics against models")
     _add_common(b)
     b.add_argument("--corruptions", type=_list, default=None, help="ImageNet-C corruption names (default: all 19)")
-    b.add_argument("--severities", type=_ints, default=[1, 3, 5], help="severities 1-5 (clean is always included)")
+    b.add_argument("--severities", type=_ints, default=[1, 3, 5],
+                   help="severities 1-5 (default 1,3,5); clean (0) is always included")
     b.add_argument("--models", type=_list, default=["efficientnet_lite1", "efficientnet_lite2"], help="target models")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
@@ -68,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `iqalign metrics --json | head -1`: stop quietly, like other CLI tools
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)

@@ -66,7 +66,11 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         self.source = str(Path(self.source).expanduser().resolve())
         self.corruptions = _names(self.corruptions)
-        self.metrics = _names(self.metrics) or None
+        self.metrics = _names(self.metrics)
+        if self.corruptions == []:
+            raise ValueError("--corruptions is empty; leave it out to use all 19")
+        if self.metrics == []:
+            raise ValueError("--metrics is empty; leave it out to use every available metric")
         self.models = _names(self.models) or []
         self.references = _names(self.references) or []
         if isinstance(self.severities, (int, str)):
@@ -84,9 +88,7 @@ class BenchmarkConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        out = Path(self.out)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {out} exists and is not a folder")
+        check_out_folder(self.out)
 
     def fingerprint(self) -> dict:
         keys = ("source", "corruptions", "severities", "metrics", "models", "references", "limit", "seed",
@@ -94,11 +96,24 @@ class BenchmarkConfig:
         return {k: getattr(self, k) for k in keys}
 
 
+def check_out_folder(out: str) -> None:
+    if not str(out).strip():
+        raise ValueError("--out is empty: name a results folder")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+
+
 def records_digest(records: Sequence[ImageRecord]) -> str:
-    """Identifies the exact image list (ids, files, labels), so a changed dataset never resumes old parts."""
+    """Identifies the exact image list (ids, files with their size and modification time, labels), so a
+    changed dataset, even a file replaced under the same name, never resumes old parts."""
     h = hashlib.sha256()
     for r in records:
-        h.update(f"{r.image_id}\x1f{r.path}\x1f{r.label}\n".encode())
+        try:
+            st = r.path.stat()
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        h.update(f"{r.image_id}\x1f{r.path}\x1f{stamp}\x1f{r.label}\n".encode())
     return h.hexdigest()
 
 

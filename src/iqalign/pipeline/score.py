@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
-from .benchmark import DEFAULT_REFERENCES, Progress, _names, records_digest, select_subset
+from .benchmark import DEFAULT_REFERENCES, Progress, _names, check_out_folder, records_digest, select_subset
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
 from .store import PartStore
@@ -34,7 +34,9 @@ class ScoreConfig:
 
     def __post_init__(self) -> None:
         self.source = str(Path(self.source).expanduser().resolve())
-        self.metrics = _names(self.metrics) or None
+        self.metrics = _names(self.metrics)
+        if self.metrics == []:
+            raise ValueError("--metrics is empty; leave it out to use every available metric")
         self.references = _names(self.references) or []
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 (0 = one per core), got {self.workers}")
@@ -42,8 +44,7 @@ class ScoreConfig:
             raise ValueError(f"engine must be 'onnx' or 'torch', got '{self.engine}'")
         if self.limit is not None and self.limit <= 0:
             raise ValueError(f"limit must be positive, got {self.limit}")
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise ValueError(f"--out {self.out} exists and is not a folder")
+        check_out_folder(self.out)
 
     def fingerprint(self) -> dict:
         keys = ("source", "metrics", "references", "limit", "view_size", "resize_to", "chunk_images", "source_kind",
