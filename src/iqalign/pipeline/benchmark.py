@@ -11,7 +11,6 @@ import json
 import math
 import sys
 import time
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +24,7 @@ from ..sources import ImageDecodeError, ImageRecord, discover, load_view
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
 from .store import PartStore
-from .workers import make_executor
+from .workers import make_executor, prefetched
 
 DEFAULT_MODELS = ("efficientnet_lite1", "efficientnet_lite2")
 DEFAULT_REFERENCES = ("efficientnet_lite0",)
@@ -207,18 +206,8 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
 
     progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
     with make_executor(config.workers) as pool:
-        pending: dict[int, list[Future]] = {}
-
-        def submit(i: int) -> None:
-            pending[i] = [pool.submit(_prepare_image, r, conditions, config.seed, [m.name for m in image_metrics],
-                                      config.view_size, config.resize_to) for r in chunks[i]]
-
-        for i in todo[:2]:
-            submit(i)
-        for pos, i in enumerate(todo):
-            if pos + 2 < len(todo):
-                submit(todo[pos + 2])  # keep two chunks in flight: bounded memory, busy workers
-            prepared = [f.result() for f in pending.pop(i)]
+        for i, prepared in prefetched(pool, {i: chunks[i] for i in todo}, _prepare_image, conditions, config.seed,
+                                      [m.name for m in image_metrics], config.view_size, config.resize_to):
             frame, chunk_problems = _measure_chunk(chunks[i], prepared, conditions, task_metrics, targets, references,
                                                    config.engine)
             store.write(i, frame, chunk_problems)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from .benchmark import DEFAULT_REFERENCES, Progress, _names, check_out_folder, r
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
 from .store import PartStore
-from .workers import make_executor
+from .workers import make_executor, prefetched
 
 
 @dataclass
@@ -83,14 +82,8 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     todo = [i for i in range(len(chunks)) if not store.done(i)]
     progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
     with make_executor(config.workers) as pool:
-        def submit(i: int) -> list:
-            return [pool.submit(_score_view, r, image_metrics, config.view_size, config.resize_to) for r in chunks[i]]
-
-        pending = {i: submit(i) for i in todo[:2]}
-        for pos, i in enumerate(todo):
-            if pos + 2 < len(todo):  # workers decode the next chunks while this one runs through the model
-                pending[todo[pos + 2]] = submit(todo[pos + 2])
-            results = [f.result() for f in pending.pop(i)]
+        for i, results in prefetched(pool, {i: chunks[i] for i in todo}, _score_view, image_metrics,
+                                     config.view_size, config.resize_to):
             store.write(i, _chunk_frame(chunks[i], results, task_metrics, config.references, config.engine))
             progress.update(len(chunks[i]))
 

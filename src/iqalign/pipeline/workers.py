@@ -68,3 +68,24 @@ def make_executor(workers: int) -> Executor:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     return ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
+
+
+def prefetched(pool: Executor, chunks: dict, fn, *args, ahead: int = 2):
+    """Yield ``(index, results)`` for each chunk in order, keeping ``ahead`` chunks in flight.
+
+    Workers prepare the next chunks while the caller runs the current one through the models:
+    memory stays bounded (at most ``ahead`` chunks wait) and neither side sits idle.
+    ``chunks`` maps a chunk index to its records; each record is passed as ``fn(record, *args)``.
+    """
+    order = list(chunks)
+    pending = {}
+
+    def submit(i):
+        pending[i] = [pool.submit(fn, record, *args) for record in chunks[i]]
+
+    for i in order[:ahead]:
+        submit(i)
+    for pos, i in enumerate(order):
+        if pos + ahead < len(order):
+            submit(order[pos + ahead])
+        yield i, [f.result() for f in pending.pop(i)]
