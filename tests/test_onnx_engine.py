@@ -179,3 +179,64 @@ def test_efficientnet_lite0_onnx_matches_torch_on_photos(tmp_path):
     ref, got = clf.predict_proba(views), fast.predict_proba(views)
     assert (got.argmax(1) == ref.argmax(1)).all()
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
+
+
+def _register_tiny_with_identity(tmp_path, seed: int):
+    """A registered model whose export can be found from its weight file, like the Lite models."""
+    from iqalign.models import register_model
+    from iqalign.models.onnx_engine import WeightsIdentity
+
+    weights = tmp_path / "tiny-weights.pt"
+    torch.save(tiny_module(seed).state_dict(), weights)
+    prep = Preprocessing(input_size=SIZE, mean=(127.0,) * 3, std=(128.0,) * 3)
+    built = []
+
+    def factory():
+        built.append(1)
+        net = tiny_module(0)
+        net.load_state_dict(torch.load(weights))
+        return TorchClassifier(net, "tiny-registered", prep, num_classes=K, batch_size=4)
+
+    register_model("tiny-registered", factory, identity=lambda: WeightsIdentity(
+        "tiny-registered", prep, str(weights), "tests.tiny_module:v1", num_classes=K, batch_size=4))
+    return weights, built
+
+
+def test_registered_model_starts_from_the_weights_keyed_cache(tmp_path, views):
+    from iqalign.models import load_for_inference, registry
+
+    weights, built = _register_tiny_with_identity(tmp_path, seed=3)
+    first = load_for_inference("tiny-registered")
+    assert isinstance(first, ExportedOnnxClassifier) and built == [1]
+    reference = registry.load_model("tiny-registered").predict_proba(views)
+    registry._ACCELERATED.clear()
+    registry._LOADED.clear()  # a new process, as far as the registry knows
+    second = load_for_inference("tiny-registered")
+    assert built == [1], "the module was built again although its export was cached by weights"
+    assert second.path != first.path and "-weights-" in second.path.name
+    assert (second.name, second.num_classes, second.batch_size) == ("tiny-registered", K, 4)
+    np.testing.assert_allclose(second.predict_proba(views), reference, atol=1e-5, rtol=0)
+
+    # new weights in the same file: a new key, so the stale export is not used
+    torch.save(tiny_module(4).state_dict(), weights)
+    registry._ACCELERATED.clear()
+    registry._LOADED.clear()
+    third = load_for_inference("tiny-registered")
+    assert built == [1, 1] and third.path != second.path
+    fresh = registry.load_model("tiny-registered").predict_proba(views)
+    np.testing.assert_allclose(third.predict_proba(views), fresh, atol=1e-5, rtol=0)
+    assert np.abs(fresh - reference).max() > 1e-3
+    registry._REGISTRY.pop("tiny-registered")
+
+
+@pytest.mark.slow
+def test_lite0_warm_start_does_not_import_torch(tmp_path):
+    import subprocess
+
+    code = ("import sys; from iqalign.models import load_for_inference; "
+            "c = load_for_inference('efficientnet_lite0'); print(type(c).__name__, 'torch' in sys.modules)")
+    env = {**__import__("os").environ, "IQALIGN_CACHE": str(tmp_path / "cache")}
+    cold = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert cold.stdout.split() == ["ExportedOnnxClassifier", "True"]
+    assert warm.stdout.split() == ["ExportedOnnxClassifier", "False"]

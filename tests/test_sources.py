@@ -475,6 +475,36 @@ def test_load_view(tmp_path):
     assert view.shape == (224, 224, 3) and (view == (12, 34, 56)).all()
 
 
+@pytest.mark.parametrize("shape", [(375, 500), (500, 333), (256, 256), (90, 700), (1200, 40), (240, 320)])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_load_view_equals_fixed_view_of_load_rgb(tmp_path, shape, fmt):
+    # load_view skips the numpy round trip for RGB files; the pixels must not change
+    rng = np.random.default_rng(sum(shape))
+    smooth = np.kron(rng.integers(0, 256, (shape[0] // 10 + 1, shape[1] // 10 + 1, 3)), np.ones((10, 10, 1)))
+    image = np.clip(smooth[: shape[0], : shape[1]] + rng.normal(0, 8, (*shape, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / f"photo.{fmt.lower()}"
+    Image.fromarray(image).save(path, format=fmt)
+    for size, resize_to in ((224, 256), (64, 80), (100, 100)):
+        assert np.array_equal(load_view(path, size=size, resize_to=resize_to),
+                              fixed_view(load_rgb(path), size=size, resize_to=resize_to))
+
+
+def test_jpeg_draft_only_for_large_jpegs_and_close(tmp_path):
+    rng = np.random.default_rng(5)
+    small = np.kron(rng.integers(0, 256, (40, 50, 3)), np.ones((10, 10, 1))).astype(np.uint8)  # 400 x 500
+    Image.fromarray(small).save(tmp_path / "small.jpg", quality=95)
+    # below 2 x 256 on the short side: decoded in full either way
+    assert np.array_equal(load_view(tmp_path / "small.jpg", jpeg_draft=True), load_view(tmp_path / "small.jpg"))
+    big = np.asarray(Image.fromarray(small).resize((2000, 1600), Image.Resampling.BICUBIC))
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=95)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    exact, drafted = load_view(tmp_path / "big.jpg"), load_view(tmp_path / "big.jpg", jpeg_draft=True)
+    assert drafted.shape == exact.shape == (224, 224, 3)
+    diff = np.abs(exact.astype(int) - drafted.astype(int))
+    assert 0 < diff.mean() < 2.0, diff.mean()  # scaled in the DCT domain: not the same pixels, but close
+    assert np.array_equal(load_view(tmp_path / "big.png", jpeg_draft=True), load_view(tmp_path / "big.png"))
+
+
 def _plain_view(image: np.ndarray, size: int = 224, resize_to: int = 256) -> np.ndarray:
     """The resize + centre-crop written out by hand (no aspect pre-crop)."""
     h, w = image.shape[:2]

@@ -34,12 +34,13 @@ import logging
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .base import Classifier, OnnxClassifier, TorchClassifier
+from .base import Classifier, OnnxClassifier, Preprocessing, TorchClassifier
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ DEFAULT_ATOL = 1e-4
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 ENV_CACHE = "IQALIGN_CACHE"
 ENV_THREADS = "IQALIGN_ORT_THREADS"
+ENV_SPIN = "IQALIGN_ORT_SPIN"
 
 
 class OnnxFallbackWarning(RuntimeWarning):
@@ -95,6 +97,9 @@ def session_options():
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one branch at a time: CNNs are a chain
     opts.intra_op_num_threads = ort_threads()
     opts.inter_op_num_threads = 1
+    if os.environ.get(ENV_SPIN, "").strip() == "0":
+        # idle intra-op threads sleep instead of spinning: frees the cores for decoding workers
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
@@ -105,13 +110,15 @@ class ExportedOnnxClassifier(OnnxClassifier):
     the session uses :func:`session_options`.
     """
 
-    def __init__(self, path: Path, source: TorchClassifier, cache_key: str):
+    def __init__(self, path: Path, source: "Classifier | WeightsIdentity", cache_key: str):
         import onnxruntime as ort
 
         self.session = ort.InferenceSession(str(path), sess_options=session_options(),
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.path, self.cache_key = Path(path), cache_key
+        # ``source`` only lends its identity (name, preprocessing, classes, batch size, description):
+        # a WeightsIdentity when the file is found by its weights key, without building the module
         self.name, self.preprocessing = source.name, source.preprocessing
         self.num_classes, self.batch_size = source.num_classes, source.batch_size
         what = source.description or source.name
@@ -277,6 +284,97 @@ def to_onnx(clf: TorchClassifier, cache_dir: Path | None = None) -> ExportedOnnx
 
 
 # --------------------------------------------------------------------------------------------
+# weights-keyed cache: start without torch
+
+
+@dataclass(frozen=True)
+class WeightsIdentity:
+    """Everything :func:`cached_by_weights` needs to know about a registered model without building it.
+
+    ``arch`` names the code that builds the module from ``weights_file`` (a package pinned to one
+    version, e.g. ``"efficientnet-lite-pytorch==0.1.0:efficientnet-lite0"``): with the weights'
+    bytes, the torch version, :data:`OPSET` and :data:`ENGINE_VERSION` it determines the exported
+    graph, so a file exported once can be found again from these alone.
+    """
+
+    name: str
+    preprocessing: Preprocessing
+    weights_file: str
+    arch: str
+    num_classes: int = 1000
+    batch_size: int = 32
+    description: str = ""
+
+
+def _file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_key(identity: WeightsIdentity) -> str:
+    """SHA-256 (hex) over the weight file's bytes, the architecture code, the input size, the torch
+    version (read from package metadata: no torch import), :data:`OPSET` and :data:`ENGINE_VERSION`."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    for part in ("iqalign-onnx-weights", ENGINE_VERSION, "torch", version("torch"), "opset", OPSET,
+                 "arch", identity.arch, "input", int(identity.preprocessing.input_size),
+                 "weights", _file_sha256(identity.weights_file)):
+        data = str(part).encode()
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def weights_cache_path(identity: WeightsIdentity, cache_dir: Path | None = None) -> tuple[Path, str]:
+    key = weights_key(identity)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return folder / f"{identity.name}-weights-{key}.onnx", key
+
+
+def cached_by_weights(identity: WeightsIdentity, cache_dir: Path | None = None) -> ExportedOnnxClassifier | None:
+    """The ONNX Runtime classifier for ``identity`` when an earlier run exported it, else ``None``.
+
+    Neither torch nor the model's module is loaded: this is what makes a warm start ~2 s faster
+    (``import torch`` alone takes 1.6 s here), in every process that runs a model.
+    """
+    if onnx_unavailable_reason() is not None:
+        return None
+    path, key = weights_cache_path(identity, cache_dir)
+    if not path.is_file():
+        return None
+    try:
+        return ExportedOnnxClassifier(path, identity, key)
+    except Exception as exc:  # truncated or unreadable: the caller exports again
+        log.warning("model '%s': cached ONNX file %s is unusable (%s)", identity.name, path, exc)
+        return None
+
+
+def remember_by_weights(identity: WeightsIdentity, exported: ExportedOnnxClassifier,
+                        cache_dir: Path | None = None) -> None:
+    """Make ``exported`` findable by :func:`cached_by_weights` (a hard link, or a copy, written atomically)."""
+    path, _ = weights_cache_path(identity, cache_dir)
+    if path.is_file():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            os.link(exported.path, tmp)
+        except OSError:
+            _write_atomic(tmp, Path(exported.path).read_bytes())
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only cache only costs the slower start next time
+        log.warning("model '%s': cannot record the weights-keyed cache entry %s (%s)", identity.name, path, exc)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------
 # forgiving entry point
 
 
@@ -338,6 +436,7 @@ def accelerate(clf: Classifier, *, verify_views: Sequence[np.ndarray] | None = N
     return clf
 
 
-__all__ = ["ENGINE_VERSION", "OPSET", "DEFAULT_ATOL", "OnnxFallbackWarning", "ExportedOnnxClassifier",
+__all__ = ["ENGINE_VERSION", "OPSET", "WeightsIdentity", "cached_by_weights", "remember_by_weights",
+           "weights_cache_path", "weights_key", "DEFAULT_ATOL", "OnnxFallbackWarning", "ExportedOnnxClassifier",
            "accelerate", "to_onnx", "cache_key", "cache_path", "default_cache_dir", "ort_threads",
            "session_options", "export_onnx_bytes", "onnx_unavailable_reason", "max_prob_diff"]

