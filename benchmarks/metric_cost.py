@@ -1,11 +1,16 @@
 """Cost of every registered image metric, in ms per 224x224 image, on one CPU thread.
 
-    nice -n 10 python benchmarks/metric_cost.py [--repeats 7] [--imagenet DIR] [--clock cpu|wall] [--cpu N]
+    nice -n 10 python benchmarks/metric_cost.py [--repeats 7] [--imagenet DIR] [--n-imagenet 20] [--tiles]
+                                                [--clock cpu|wall] [--cpu N]
 
 Images: 224x224 views (``iqalign.sources.fixed_view``: short side 256, centre crop) of four scikit-image
 sample photos (astronaut, coffee, chelsea, rocket) and, when ``../shared/data/imagenet-sample`` exists
-beside the checkout (or ``--imagenet`` names a folder with a ``labels.csv``), the first 20 photos of its
-``labels.csv`` (``iqalign.sources.load_view``). Image decoding is not timed.
+beside the checkout (or ``--imagenet`` names a folder with a ``labels.csv``), the first ``--n-imagenet``
+(default 20) photos of its ``labels.csv`` (``iqalign.sources.load_view``). Image decoding is not timed.
+
+``--tiles`` also times every metric on 448x448 tiles of four views each (2 x 2) and prints the cost per
+224x224 view's worth of pixels beside the per-view cost: what batching four views into one array could
+save at best. A per-pixel cost that is higher on the tiles means batching would not help.
 
 Method: BLAS / OpenMP / OpenCV are limited to one thread; every metric gets one warm-up call (model files
 are loaded and cached there), then each repeat times one pass over all images; the table gives the
@@ -56,14 +61,14 @@ def _limit_torch_threads() -> None:
         torch.set_num_threads(1)
 
 
-def load_images(imagenet: Path | None) -> tuple[list[np.ndarray], str]:
+def load_images(imagenet: Path | None, n_imagenet: int = N_IMAGENET) -> tuple[list[np.ndarray], str]:
     from skimage import data
 
     images = [fixed_view(getattr(data, name)()) for name in SKIMAGE_PHOTOS]
     what = f"{len(images)} scikit-image photos ({', '.join(SKIMAGE_PHOTOS)})"
     if imagenet is not None and (imagenet / "labels.csv").is_file():
         with open(imagenet / "labels.csv", newline="") as fh:
-            paths = [row["path"] for row in csv.DictReader(fh)][:N_IMAGENET]
+            paths = [row["path"] for row in csv.DictReader(fh)][:n_imagenet]
         images += [load_view(imagenet / p) for p in paths]
         what += f" + {len(paths)} ImageNet photos (first rows of {imagenet.name}/labels.csv)"
     return images, what
@@ -77,6 +82,12 @@ def time_pass(fn, images: list[np.ndarray], clock) -> float:
     return (clock() - t0) / len(images)
 
 
+
+
+def tiles_of_four(images: list[np.ndarray]) -> list[np.ndarray]:
+    """2 x 2 tiles (448x448) of consecutive 224x224 views; leftover views are dropped."""
+    return [np.concatenate([np.concatenate(images[i:i + 2], axis=1), np.concatenate(images[i + 2:i + 4], axis=1)])
+            for i in range(0, len(images) - 3, 4)]
 
 
 def fmt_ms(ms: float) -> str:
@@ -113,7 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=7, help="timed passes per metric (default 7)")
     ap.add_argument("--imagenet", type=Path, default=DEFAULT_IMAGENET,
-                    help="folder with labels.csv; its first 20 photos are added when present")
+                    help="folder with labels.csv; its first --n-imagenet photos are added when present")
+    ap.add_argument("--n-imagenet", type=int, default=N_IMAGENET, help=f"photos from labels.csv (default {N_IMAGENET})")
+    ap.add_argument("--tiles", action="store_true",
+                    help="also time 448x448 tiles of four views: would batching views into one array help?")
     ap.add_argument("--no-imagenet", action="store_true", help="use only the scikit-image photos")
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="cpu: process CPU time (default); wall: perf_counter")
@@ -123,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         os.sched_setaffinity(0, {args.cpu})
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
-    images, what = load_images(None if args.no_imagenet else args.imagenet)
+    images, what = load_images(None if args.no_imagenet else args.imagenet, args.n_imagenet)
+    tiles = tiles_of_four(images) if args.tiles else []
     specs = [s for s in list_metrics() if get_metric(s.name).image_fn is not None]
     _limit_torch_threads()
 
@@ -136,7 +151,11 @@ def main(argv: list[str] | None = None) -> None:
         fn = get_metric(spec.name).image_fn
         fn(images[0])  # warm-up: loads and caches model files
         per_image = [time_pass(fn, images, clock) for _ in range(args.repeats)]
-        rows.append((spec.name, 1e3 * statistics.median(per_image)))
+        per_tile = float("nan")
+        if tiles:
+            fn(tiles[0])
+            per_tile = statistics.median(time_pass(fn, tiles, clock) for _ in range(args.repeats))
+        rows.append((spec.name, 1e3 * statistics.median(per_image), 1e3 * per_tile / 4))
 
     args_used = sys.argv[1:] if argv is None else argv
     cmd = " ".join(shlex.quote(a) for a in ["benchmarks/metric_cost.py", *args_used])
@@ -145,10 +164,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"One thread; warm-up call, then median of {args.repeats} passes; "
           f"clock: {'process CPU time' if args.clock == 'cpu' else 'wall (perf_counter)'}"
           f"{'' if args.cpu is None else f'; pinned to core {args.cpu}'}.\n")
-    print("| metric | ms/image (median) | images/s |")
-    print("|---|---:|---:|")
-    for name, ms in rows:
-        print(f"| {name} | {fmt_ms(ms)} | {1e3 / ms:,.0f} |")
+    if tiles:
+        print(f"Tiles: {len(tiles)} 448x448 tiles of four consecutive views each; "
+              "'per view in a tile' = tile time / 4.\n")
+        print("| metric | ms/image (median) | images/s | ms per view in a 448x448 tile | tile / single views |")
+        print("|---|---:|---:|---:|---:|")
+        for name, ms, tile_ms in rows:
+            print(f"| {name} | {fmt_ms(ms)} | {1e3 / ms:,.0f} | {fmt_ms(tile_ms)} | {tile_ms / ms:.2f} |")
+    else:
+        print("| metric | ms/image (median) | images/s |")
+        print("|---|---:|---:|")
+        for name, ms, _ in rows:
+            print(f"| {name} | {fmt_ms(ms)} | {1e3 / ms:,.0f} |")
     if skipped:
         print(f"\nNot available, not timed: {'; '.join(skipped)}.")
 

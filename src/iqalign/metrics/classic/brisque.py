@@ -44,7 +44,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ._features import aggd_fit, aggd_mean_factor, aggd_ratio, check_rgb_image, mscn, rgb_to_gray_matlab
+from ._features import aggd_from_moments, aggd_mean_factor, aggd_moments, aggd_ratio, check_rgb_image, mscn
+from ._features import rgb_to_gray_matlab
 
 #: absolute tolerance (BRISQUE points) against the authors' release on the calibration images
 CALIBRATION_TOLERANCE = 1.25
@@ -107,19 +108,28 @@ def load_model() -> dict:
     return model
 
 
-def _pair_products(structdis: np.ndarray) -> list[np.ndarray]:
-    """Products of each MSCN coefficient with its right, lower, lower-right and upper-right neighbour.
+def _pair_moments(structdis: np.ndarray) -> list[np.ndarray]:
+    """AGGD moments of the products of each MSCN coefficient with its right, lower, lower-right and
+    upper-right neighbour.
 
     Only pairs inside the image are used (no wrap-around), as in the features the shipped SVR was
     trained on; the original release's ``circshift`` would add one wrapped row/column per product.
+    One product buffer is reused for the four products.
     """
     m = structdis
-    return [
-        (m[:, :-1] * m[:, 1:]).ravel(),  # horizontal, shift [0 1]
-        (m[:-1, :] * m[1:, :]).ravel(),  # vertical, shift [1 0]
-        (m[:-1, :-1] * m[1:, 1:]).ravel(),  # main diagonal, shift [1 1]
-        (m[1:, :-1] * m[:-1, 1:]).ravel(),  # secondary diagonal, shift [-1 1]
-    ]
+    h, w = m.shape
+    buf = np.empty(h * w)
+    out = []
+    for a, b in (
+        (m[:, :-1], m[:, 1:]),  # horizontal, shift [0 1]
+        (m[:-1, :], m[1:, :]),  # vertical, shift [1 0]
+        (m[:-1, :-1], m[1:, 1:]),  # main diagonal, shift [1 1]
+        (m[1:, :-1], m[:-1, 1:]),  # secondary diagonal, shift [-1 1]
+    ):
+        prod = buf[: a.size].reshape(a.shape)
+        np.multiply(a, b, out=prod)
+        out.append(aggd_moments(prod.ravel()))
+    return out
 
 
 def downscale_half(img: np.ndarray) -> np.ndarray:
@@ -133,21 +143,27 @@ def downscale_half(img: np.ndarray) -> np.ndarray:
 
 
 def _scale_features(img: np.ndarray) -> np.ndarray:
-    """The 36 BRISQUE features of a [0, 255] grayscale float image."""
-    out = []
+    """The 36 BRISQUE features of a [0, 255] grayscale float image.
+
+    The ten AGGD fits (MSCN and four neighbour products, at two scales) are reduced to their moments
+    first and then fitted together, in one vectorised grid search.
+    """
+    moments = []
     for scale in range(2):
         structdis, _ = mscn(img, padding="constant")
-        # MSCN: shape and variance of an AGGD fit (the original fits a symmetric GGD; the SVR's
-        # training features used the AGGD shape and the mean of the two side variances).
-        alpha, left, right = aggd_fit(structdis.ravel())
-        out += [float(alpha), float((left * left + right * right) / 2.0)]
-        for pair in _pair_products(structdis):
-            a, left, right = aggd_fit(pair)
-            mean = (right - left) * aggd_mean_factor(a) * aggd_ratio(a)
-            out += [float(a), float(mean), float(left * left), float(right * right)]
+        moments.append(aggd_moments(structdis.ravel()))
+        moments += _pair_moments(structdis)
         if scale == 0:
             img = downscale_half(img)
-    return np.asarray(out, dtype=np.float64)
+    alpha, left, right = aggd_from_moments(np.stack(moments).reshape(2, 5, 6))
+    lsq, rsq = left * left, right * right
+    # MSCN: shape and variance of an AGGD fit (the original fits a symmetric GGD; the SVR's
+    # training features used the AGGD shape and the mean of the two side variances).
+    mscn_feats = np.stack([alpha[:, 0], (lsq[:, 0] + rsq[:, 0]) / 2.0], axis=1)  # (2, 2)
+    a = alpha[:, 1:]
+    mean = (right[:, 1:] - left[:, 1:]) * aggd_mean_factor(a) * aggd_ratio(a)
+    pair_feats = np.stack([a, mean, lsq[:, 1:], rsq[:, 1:]], axis=2).reshape(2, 16)  # per pair: 4
+    return np.concatenate([mscn_feats, pair_feats], axis=1).reshape(36)
 
 
 def brisque_features(image: np.ndarray) -> np.ndarray:

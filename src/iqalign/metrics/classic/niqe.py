@@ -50,8 +50,8 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from ._features import aggd_fit, aggd_mean_factor, aggd_ratio, check_rgb_image, imresize_half, mscn
-from ._features import rgb_to_gray_matlab
+from ._features import aggd_from_moments, aggd_mean_factor, aggd_moments, aggd_ratio, check_rgb_image
+from ._features import imresize_half, mscn, rgb_to_gray_matlab
 
 PATCH = 96
 #: NIQE needs at least one whole 96x96 patch.
@@ -141,18 +141,34 @@ def _patches(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def _patch_features(structdis: np.ndarray, size: int, duplicate_left: bool) -> np.ndarray:
-    """(n_patches, 18) features of computefeature.m, computed for all patches at once."""
-    blocks = _patches(structdis, size)
-    n = blocks.shape[0]
-    alpha, left, right = aggd_fit(blocks.reshape(n, -1))
+    """(n_patches, 18) features of computefeature.m, computed for all patches at once.
+
+    One buffer holds the patches' MSCN coefficients and their four products with the circularly
+    shifted patch; the shifted values are read from one wrap-padded copy of the patches (no ``np.roll``
+    copy per shift). All 5 x n_patches AGGD fits are then made together from their moments.
+    """
+    h, w = structdis.shape
+    nh, nw = h // size, w // size
+    n = nh * nw
+    buf = np.empty((5, n, size, size))
+    blocks = buf[0]
+    blocks.reshape(nh, nw, size, size)[...] = structdis.reshape(nh, size, nw, size).transpose(0, 2, 1, 3)
+    # padded[:, 1 + i, 1 + j] = block[i mod size, j mod size] for i, j in -1..size
+    padded = np.empty((n, size + 2, size + 2))
+    padded[:, 1:-1, 1:-1] = blocks
+    padded[:, 0, 1:-1], padded[:, -1, 1:-1] = blocks[:, -1], blocks[:, 0]
+    padded[:, :, 0], padded[:, :, -1] = padded[:, :, -2], padded[:, :, 1]
+    for k, (dy, dx) in enumerate(_SHIFTS, start=1):
+        # blocks * np.roll(blocks, (dy, dx), axis=(1, 2))
+        np.multiply(blocks, padded[:, 1 - dy : 1 - dy + size, 1 - dx : 1 - dx + size], out=buf[k])
+    alpha, left, right = aggd_from_moments(aggd_moments(buf.reshape(5, n, size * size)))  # (5, n) each
     ratio = aggd_ratio(alpha)
-    cols = [alpha, (left + right) * ratio / 2.0]
-    for k, shift in enumerate(_SHIFTS):
-        pair = (blocks * np.roll(blocks, shift, axis=(1, 2))).reshape(n, -1)
-        a, left, right = aggd_fit(pair)
-        ratio = aggd_ratio(a)
-        beta_l, beta_r = left * ratio, right * ratio
-        cols += [a, (beta_r - beta_l) * aggd_mean_factor(a), beta_l, beta_l if (duplicate_left and k >= 2) else beta_r]
+    cols = [alpha[0], (left[0] + right[0]) * ratio[0] / 2.0]
+    beta_l, beta_r = left * ratio, right * ratio
+    mean = (beta_r - beta_l) * aggd_mean_factor(alpha)
+    for k in range(1, 5):
+        dup = duplicate_left and k >= 3  # scikit-video stores the left scale twice for the diagonals
+        cols += [alpha[k], mean[k], beta_l[k], beta_l[k] if dup else beta_r[k]]
     return np.stack(cols, axis=1)
 
 
@@ -165,6 +181,8 @@ def _half_pil(img: np.ndarray) -> np.ndarray:
 def niqe_features(image: np.ndarray, flavour: str = "skvideo") -> np.ndarray:
     """(n_patches, 36) NIQE patch features of an RGB ``uint8`` image (or a grayscale one)."""
     arr = check_rgb_image(image, min_side=MIN_SIDE, name="niqe")
+    h, w = arr.shape[:2]
+    arr = arr[: h // PATCH * PATCH, : w // PATCH * PATCH]  # whole patches only (luma is per pixel: crop first)
     if flavour == "original":
         gray = rgb_to_gray_matlab(arr)
         padding, halve, dup = "replicate", imresize_half, False
@@ -173,8 +191,6 @@ def niqe_features(image: np.ndarray, flavour: str = "skvideo") -> np.ndarray:
         padding, halve, dup = "constant", _half_pil, True
     else:
         raise ValueError(f"niqe: unknown flavour '{flavour}'")
-    h, w = gray.shape
-    gray = gray[: h // PATCH * PATCH, : w // PATCH * PATCH]
     feats = []
     for scale in (1, 2):
         structdis, _ = mscn(gray, padding=padding)

@@ -34,12 +34,36 @@ SEGMENT = 6
 CALIBRATION_TOLERANCE = 0.05
 
 
+def _segment_std(edges: np.ndarray) -> np.ndarray:
+    """Sample std (ddof 1) of every run of ``SEGMENT`` consecutive values along the last axis.
+
+    Equal, bit for bit, to ``sliding_window_view(edges, SEGMENT, axis=-1).std(axis=-1, ddof=1)``: numpy
+    sums a run this short from left to right, and so do the slice additions here, which run over all
+    windows at once instead of reducing thousands of length-6 windows one by one.
+    """
+    m = edges.shape[-1] - SEGMENT + 1
+    windows = [edges[..., k : k + m] for k in range(SEGMENT)]
+    total = windows[0].copy()
+    for w in windows[1:]:
+        total += w
+    mean = total / SEGMENT
+    dev = windows[0] - mean
+    sq = dev * dev
+    for w in windows[1:]:
+        np.subtract(w, mean, out=dev)
+        np.multiply(dev, dev, out=dev)
+        sq += dev
+    sq /= SEGMENT - 1
+    return np.sqrt(sq, out=sq)
+
+
 def piqe_blocks(image: np.ndarray) -> dict[str, np.ndarray]:
     """Per-block quantities of PIQE: variance, activity, artifact and noise flags (row-major blocks)."""
     arr = check_rgb_image(image, name="piqe")
     h, w = arr.shape[:2]
     pad = ((0, (-h) % BLOCK), (0, (-w) % BLOCK)) + (((0, 0),) if arr.ndim == 3 else ())
-    arr = np.pad(arr, pad, mode="edge")
+    if pad[0][1] or pad[1][1]:
+        arr = np.pad(arr, pad, mode="edge")
     gray = rgb_to_gray_matlab(arr)
     imnorm, _ = mscn(gray, padding="replicate")
     rows, cols = gray.shape
@@ -50,12 +74,11 @@ def piqe_blocks(image: np.ndarray) -> dict[str, np.ndarray]:
 
     # Noticeable-distortion criterion: segments of 6 contiguous pixels along the 4 block edges.
     edges = np.stack([blocks[:, 0, :], blocks[:, :, -1], blocks[:, -1, :], blocks[:, :, 0]], axis=1)
-    segments = np.lib.stride_tricks.sliding_window_view(edges, SEGMENT, axis=2)  # (n, 4, 11, 6)
-    artifact = (segments.std(axis=-1, ddof=1) < IMPAIRED_THRESHOLD).any(axis=(1, 2))
+    artifact = (_segment_std(edges) < IMPAIRED_THRESHOLD).any(axis=(1, 2))
 
     # Noise criterion: centre (columns 8, 9; 1-based) vs surround (all but columns 8 and 10).
-    centre = blocks[:, :, [7, 8]].transpose(0, 2, 1).reshape(n, -1)
-    surround = blocks[:, :, [c for c in range(BLOCK) if c not in (7, 9)]].reshape(n, -1)
+    centre = blocks[:, :, 7:9].transpose(0, 2, 1).reshape(n, -1)
+    surround = np.concatenate([blocks[:, :, :7], blocks[:, :, 8:9], blocks[:, :, 10:]], axis=2).reshape(n, -1)
     sigma = np.sqrt(var)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = centre.std(axis=1, ddof=1) / surround.std(axis=1, ddof=1)
