@@ -221,3 +221,25 @@ def test_torch_and_onnx_engines_agree(bench, photo_dir, tmp_path):
     np.testing.assert_allclose(onnx_rows["task_maxprob"], torch_rows["task_maxprob"], rtol=1e-4)
     config = json.loads((out / "config.json").read_text())
     assert config["models"]["tiny_target"]["engine"] == "onnxruntime"
+
+
+def test_score_jpeg_draft_changes_only_big_jpegs_and_is_part_of_the_fingerprint(tmp_path):
+    from skimage import data
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    coffee = Image.fromarray(data.coffee())  # 600 x 400: decoded in full either way
+    coffee.save(photos / "small.jpg", quality=92)
+    coffee.resize((2400, 1600), Image.Resampling.BICUBIC).save(photos / "big.jpg", quality=92)
+
+    def scores(out, draft):
+        cfg = ScoreConfig(source=str(photos), out=str(out), metrics=["sharpness"], workers=1,
+                          source_kind="folder", jpeg_draft=draft)
+        return run_score(cfg, quiet=True)["scores"].set_index("path")["sharpness"]
+
+    exact, drafted = scores(tmp_path / "exact", False), scores(tmp_path / "draft", True)
+    small, big = str(photos / "small.jpg"), str(photos / "big.jpg")
+    assert drafted[small] == exact[small]
+    assert drafted[big] != exact[big] and abs(drafted[big] / exact[big] - 1) < 0.1
+    with pytest.raises(RuntimeError, match="jpeg_draft"):
+        scores(tmp_path / "exact", True)  # never mixes rows decoded both ways

@@ -29,8 +29,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="use N evenly spaced images")
     p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     p.add_argument("--source-kind", default="auto", choices=["auto", "folder", "imagefolder", "manifest"])
-    p.add_argument("--engine", default="onnx", choices=["onnx", "torch"],
-                   help="run models with ONNX Runtime (default; exported once, cached) or PyTorch eager")
+    p.add_argument("--engine", default="onnx", choices=["onnx", "torch", "ray"],
+                   help="run models with ONNX Runtime (default; exported once, cached), PyTorch eager, or on Ray "
+                        "(ONNX Runtime in Ray actors, same results as onnx; --workers = number of actors, default one "
+                        "per CPU of the cluster; needs pip install 'iqalign[ray]')")
+    p.add_argument("--ray-address", default=None,
+                   help="with --engine ray: the Ray cluster to attach to (default: $RAY_ADDRESS; unset: start a local "
+                        "instance). On a cluster the images must be at the same paths on every node")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -52,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="score images with quality metrics (labels optional)")
     _add_common(s)
+    s.add_argument("--jpeg-draft", action="store_true",
+                   help="decode JPEGs with a short side >= 1024 px at reduced scale (about 4x faster on camera "
+                        "photos; slightly different pixels, see docs/performance.md)")
 
     d = sub.add_parser("demo", help="a small benchmark on sample photos shipped by scikit-image / scikit-learn")
     d.add_argument("--out", default="iqalign-demo", help="results folder (default: ./iqalign-demo)")
@@ -92,7 +100,7 @@ def _benchmark(args) -> int:
     config = BenchmarkConfig(source=args.images, out=args.out, corruptions=args.corruptions, severities=args.severities,
                              metrics=args.metrics, models=args.models, references=args.references, limit=args.limit,
                              seed=args.seed, n_boot=args.n_boot, workers=args.workers, source_kind=args.source_kind,
-                             engine=args.engine)
+                             engine=args.engine, ray_address=args.ray_address)
     result = run_benchmark(config, quiet=args.quiet)
     _print_summary(result)
     return 0
@@ -113,7 +121,8 @@ def _score(args) -> int:
     from .pipeline import ScoreConfig, run_score
 
     config = ScoreConfig(source=args.images, out=args.out, metrics=args.metrics, references=args.references,
-                         limit=args.limit, workers=args.workers, source_kind=args.source_kind, engine=args.engine)
+                         limit=args.limit, workers=args.workers, source_kind=args.source_kind, engine=args.engine,
+                         ray_address=args.ray_address, jpeg_draft=args.jpeg_draft)
     scores = run_score(config, quiet=args.quiet)["scores"]
     n_err = int(scores["error"].fillna("").astype(bool).sum())
     print(f"scored {len(scores) - n_err} images ({n_err} with errors) -> {Path(args.out) / 'scores.parquet'}")

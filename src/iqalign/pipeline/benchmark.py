@@ -3,6 +3,7 @@ quality metric Q and every target model's performance M, and test how well Q tra
 
 Data flow: sources -> fixed 224 px view -> do(condition) -> image metrics (worker processes)
 -> reference + target models (main process, batched) -> rows (Parquet parts) -> alignment.
+With ``engine="ray"`` each chunk runs whole in a Ray actor that holds the models (``ray_engine.py``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import math
 import sys
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -19,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from ..interventions import Condition, apply_condition, condition_grid
-from ..models import ENGINES, TARGETS, load_for_inference, performance
+from ..models import TARGETS, load_for_inference, performance
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
 from .store import PartStore
-from .workers import make_executor, prefetched
+from .workers import ChunkWork, check_engine, computed_chunks, execution_info, inference_engine
 
 DEFAULT_MODELS = ("efficientnet_lite1", "efficientnet_lite2")
 DEFAULT_REFERENCES = ("efficientnet_lite0",)
@@ -60,7 +62,9 @@ class BenchmarkConfig:
     workers: int = 0  # 0: one per CPU core; 1: in this process
     chunk_images: int = 8
     source_kind: str = "auto"
-    engine: str = "onnx"  # "onnx" (ONNX Runtime, exported once and cached) or "torch" (PyTorch eager)
+    engine: str = "onnx"  # "onnx" (ONNX Runtime, exported once and cached), "torch" (PyTorch eager) or
+    #                       "ray" (ONNX Runtime in Ray actors: the same rows as "onnx")
+    ray_address: str | None = None  # engine "ray": cluster to attach to (default: $RAY_ADDRESS, else a local instance)
 
     def __post_init__(self) -> None:
         self.source = str(Path(self.source).expanduser().resolve())
@@ -82,17 +86,19 @@ class BenchmarkConfig:
                   (self.workers >= 0, f"workers must be >= 0 (0 = one per core), got {self.workers}"),
                   (self.chunk_images >= 1, f"chunk_images must be >= 1, got {self.chunk_images}"),
                   (self.limit is None or self.limit > 0, f"limit must be positive, got {self.limit}"),
-                  (0 < self.view_size <= self.resize_to, "view_size must be positive and <= resize_to"),
-                  (self.engine in ENGINES, f"engine must be one of {ENGINES}, got '{self.engine}'")]
+                  (0 < self.view_size <= self.resize_to, "view_size must be positive and <= resize_to")]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        check_engine(self.engine, self.ray_address)
         check_out_folder(self.out)
 
     def fingerprint(self) -> dict:
+        """The settings that decide the rows. ``engine`` is the inference engine: ``ray`` runs ONNX
+        Runtime, so a folder started with ``onnx`` resumes with ``ray`` and the other way round."""
         keys = ("source", "corruptions", "severities", "metrics", "models", "references", "limit", "seed",
-                "view_size", "resize_to", "chunk_images", "source_kind", "engine")
-        return {k: getattr(self, k) for k in keys}
+                "view_size", "resize_to", "chunk_images", "source_kind")
+        return {**{k: getattr(self, k) for k in keys}, "engine": inference_engine(self.engine)}
 
 
 def check_out_folder(out: str) -> None:
@@ -127,30 +133,78 @@ def select_subset(records: Sequence[ImageRecord], limit: int | None) -> list[Ima
     return [records[i] for i in idx]
 
 
-def _prepare_image(record: ImageRecord, conditions: Sequence[Condition], seed: int, metric_names: Sequence[str],
-                   view_size: int, resize_to: int) -> dict:
-    """Worker: decode one photo, apply every condition, compute the image metrics on each view."""
-    from ..metrics.registry import get_metric
+@dataclass(frozen=True)
+class BenchmarkWork(ChunkWork):
+    """One chunk of the benchmark: every condition of every photo, its image metrics, then the models."""
 
-    metrics = [get_metric(n) for n in metric_names]
-    try:
-        base = load_view(record.path, size=view_size, resize_to=resize_to)
-    except (ImageDecodeError, OSError, ValueError) as exc:
-        return {"error": str(exc)}
-    views, values, problems = [], [], []
-    for cond in conditions:
+    conditions: tuple[Condition, ...]
+    seed: int
+    image_metrics: tuple[str, ...]
+    task_metrics: tuple[str, ...]
+    targets: tuple[str, ...]
+    references: tuple[str, ...]
+    view_size: int
+    resize_to: int
+    engine: str  # inference engine: "onnx" or "torch"
+
+    def model_names(self) -> list[str]:
+        return list(dict.fromkeys(self.targets + (self.references if self.task_metrics else ())))
+
+    def prepare(self, record: ImageRecord) -> dict:
+        """Decode one photo, apply every condition, compute the image metrics on each view."""
+        from ..metrics.registry import get_metric
+
+        metrics = [get_metric(n) for n in self.image_metrics]
         try:
-            view = apply_condition(base, cond, seed=seed, image_id=record.image_id)
-        except Exception as exc:
-            problems.append(f"{cond.key}: intervention failed: {type(exc).__name__}: {exc}")
-            views.append(None)
-            values.append({})
-            continue
-        vals, errs = image_metric_values(view, metrics)
-        problems += [f"{cond.key}: {e}" for e in errs]
-        views.append(view)
-        values.append(vals)
-    return {"views": views, "values": values, "problems": problems}
+            base = load_view(record.path, size=self.view_size, resize_to=self.resize_to)
+        except (ImageDecodeError, OSError, ValueError) as exc:
+            return {"error": str(exc)}
+        views, values, problems = [], [], []
+        for cond in self.conditions:
+            try:
+                view = apply_condition(base, cond, seed=self.seed, image_id=record.image_id)
+            except Exception as exc:
+                problems.append(f"{cond.key}: intervention failed: {type(exc).__name__}: {exc}")
+                views.append(None)
+                values.append({})
+                continue
+            vals, errs = image_metric_values(view, metrics)
+            problems += [f"{cond.key}: {e}" for e in errs]
+            views.append(view)
+            values.append(vals)
+        return {"views": views, "values": values, "problems": problems}
+
+    def finish(self, records, prepared) -> tuple[pd.DataFrame, list[dict]]:
+        """Run the models on the prepared views of one chunk and build its rows."""
+        from ..metrics.registry import get_metric
+
+        meta, views, problems = [], [], []
+        for record, prep in zip(records, prepared):
+            if "error" in prep:
+                problems.append({"path": str(record.path), "reason": prep["error"]})
+                continue
+            problems += [{"path": str(record.path), "reason": p} for p in prep["problems"]]
+            for cond, view, vals in zip(self.conditions, prep["views"], prep["values"]):
+                if view is None:
+                    continue
+                meta.append({"image_id": record.image_id, "path": str(record.path), "label": record.label,
+                             "class_name": record.class_name, "condition": cond.key, "corruption": cond.corruption,
+                             "severity": cond.severity, **vals})
+                views.append(view)
+        frame = pd.DataFrame(meta)
+        if not views:
+            return frame, problems
+        labels = frame["label"].to_numpy(dtype=np.int64)
+        task_metrics = [get_metric(n) for n in self.task_metrics]
+        if task_metrics:
+            probs = reference_probabilities(views, self.references, self.engine)
+            for name, values in task_metric_values(probs, labels, task_metrics).items():
+                frame[name] = values
+        for model in self.targets:
+            perf = performance(load_for_inference(model, self.engine).predict_proba(views), labels)
+            for key, values in perf.items():
+                frame[f"{model}.{key}"] = values
+        return frame, problems
 
 
 class Progress:
@@ -191,8 +245,10 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     if task_metrics and not references:
         raise ValueError(f"task-guided metrics {[m.name for m in task_metrics]} need at least one reference model "
                          "(--references)")
-    for name in targets + references:
-        load_for_inference(name, config.engine)  # fail early (bad name) and export once, before the work
+    work = BenchmarkWork(tuple(conditions), config.seed, tuple(m.name for m in image_metrics),
+                         tuple(m.name for m in task_metrics), tuple(targets), tuple(references), config.view_size,
+                         config.resize_to, inference_engine(config.engine))
+    work.load_models()  # fail early (bad name) and export once, before the work
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,11 +261,9 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
               f"{len(chunks) - len(todo)}/{len(chunks)} chunks already done", file=sys.stderr, flush=True)
 
     progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
-    with make_executor(config.workers) as pool:
-        for i, prepared in prefetched(pool, {i: chunks[i] for i in todo}, _prepare_image, conditions, config.seed,
-                                      [m.name for m in image_metrics], config.view_size, config.resize_to):
-            frame, chunk_problems = _measure_chunk(chunks[i], prepared, conditions, task_metrics, targets, references,
-                                                   config.engine)
+    with closing(computed_chunks(work, {i: chunks[i] for i in todo}, engine=config.engine, workers=config.workers,
+                                 ray_address=config.ray_address, quiet=quiet)) as done:
+        for i, frame, chunk_problems in done:
             store.write(i, frame, chunk_problems)
             progress.update(len(chunks[i]))
 
@@ -224,43 +278,14 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
         "excluded_pairs": [{"metric": m.name, "model": t, "why": "model is one of the references"}
                            for m in task_metrics for t in targets if t in references],
         "metrics": [m.spec.to_dict() for m in metrics],
-        "models": {n: load_for_inference(n, config.engine).describe() for n in targets + references},
+        "models": {n: load_for_inference(n, work.engine).describe() for n in targets + references},
+        "execution": execution_info(config.engine, config.workers, config.ray_address),
         "n_images": int(rows["image_id"].nunique()) if len(rows) else 0, "n_rows": int(len(rows)),
         "problems": problems, "environment": environment(),
     }
     (out / "config.json").write_text(json.dumps(saved_config, indent=2, default=str))
     alignment = write_analysis(out, rows, saved_config, n_boot=config.n_boot, seed=config.seed)
     return {"rows": rows, "alignment": alignment, "out": out, "problems": problems}
-
-
-def _measure_chunk(records, prepared, conditions, task_metrics, targets, references, engine):
-    """Main process: run models on the prepared views of one chunk and build its rows."""
-    meta, views, problems = [], [], []
-    for record, prep in zip(records, prepared):
-        if "error" in prep:
-            problems.append({"path": str(record.path), "reason": prep["error"]})
-            continue
-        problems += [{"path": str(record.path), "reason": p} for p in prep["problems"]]
-        for cond, view, vals in zip(conditions, prep["views"], prep["values"]):
-            if view is None:
-                continue
-            meta.append({"image_id": record.image_id, "path": str(record.path), "label": record.label,
-                         "class_name": record.class_name, "condition": cond.key, "corruption": cond.corruption,
-                         "severity": cond.severity, **vals})
-            views.append(view)
-    frame = pd.DataFrame(meta)
-    if not views:
-        return frame, problems
-    labels = frame["label"].to_numpy(dtype=np.int64)
-    if task_metrics:
-        probs = reference_probabilities(views, references, engine)
-        for name, values in task_metric_values(probs, labels, task_metrics).items():
-            frame[name] = values
-    for model in targets:
-        perf = performance(load_for_inference(model, engine).predict_proba(views), labels)
-        for key, values in perf.items():
-            frame[f"{model}.{key}"] = values
-    return frame, problems
 
 
 def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> pd.DataFrame:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .benchmark import DEFAULT_REFERENCES, Progress, _names, check_out_folder, r
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
 from .store import PartStore
-from .workers import make_executor, prefetched
+from .workers import ChunkWork, check_engine, computed_chunks, execution_info, inference_engine
 
 
 @dataclass
@@ -29,7 +30,11 @@ class ScoreConfig:
     workers: int = 0
     chunk_images: int = 64
     source_kind: str = "auto"
-    engine: str = "onnx"  # or "torch"
+    engine: str = "onnx"  # "onnx", "torch", or "ray" (ONNX Runtime in Ray actors: the same rows as "onnx")
+    ray_address: str | None = None  # engine "ray": cluster to attach to (default: $RAY_ADDRESS, else a local instance)
+    # decode big JPEGs (short side >= 1,024 px) at a reduced scale: ~4x faster on camera photos,
+    # not the same pixels (load_view; docs/performance.md measures the effect on scores)
+    jpeg_draft: bool = False
 
     def __post_init__(self) -> None:
         self.source = str(Path(self.source).expanduser().resolve())
@@ -39,27 +44,69 @@ class ScoreConfig:
         self.references = _names(self.references) or []
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 (0 = one per core), got {self.workers}")
-        if self.engine not in ("onnx", "torch"):
-            raise ValueError(f"engine must be 'onnx' or 'torch', got '{self.engine}'")
+        check_engine(self.engine, self.ray_address)
         if self.limit is not None and self.limit <= 0:
             raise ValueError(f"limit must be positive, got {self.limit}")
         check_out_folder(self.out)
 
     def fingerprint(self) -> dict:
-        keys = ("source", "metrics", "references", "limit", "view_size", "resize_to", "chunk_images", "source_kind",
-                "engine")
-        return {k: getattr(self, k) for k in keys}
+        """The settings that decide the rows. ``engine`` is the inference engine: ``ray`` runs ONNX
+        Runtime, so a folder started with ``onnx`` resumes with ``ray`` and the other way round."""
+        keys = ("source", "metrics", "references", "limit", "view_size", "resize_to", "chunk_images", "source_kind")
+        out = {**{k: getattr(self, k) for k in keys}, "engine": inference_engine(self.engine)}
+        if self.jpeg_draft:  # only when on: folders written before the option existed keep their fingerprint
+            out["jpeg_draft"] = True
+        return out
 
 
-def _score_view(record: ImageRecord, metric_names, view_size: int, resize_to: int) -> dict:
-    from ..metrics.registry import get_metric
+@dataclass(frozen=True)
+class ScoreWork(ChunkWork):
+    """One chunk of ``score``: decode + image metrics per image, then the reference models' task metrics."""
 
-    try:
-        view = load_view(record.path, size=view_size, resize_to=resize_to)
-    except (ImageDecodeError, OSError, ValueError) as exc:
-        return {"error": str(exc)}
-    values, errors = image_metric_values(view, [get_metric(n) for n in metric_names])
-    return {"view": view, "values": values, "error": "; ".join(errors)}
+    image_metrics: tuple[str, ...]
+    task_metrics: tuple[str, ...]
+    references: tuple[str, ...]
+    view_size: int
+    resize_to: int
+    engine: str  # inference engine: "onnx" or "torch"
+    jpeg_draft: bool = False
+
+    def model_names(self) -> list[str]:
+        return list(self.references) if self.task_metrics else []
+
+    def prepare(self, record: ImageRecord) -> dict:
+        from ..metrics.registry import get_metric
+
+        try:
+            view = load_view(record.path, size=self.view_size, resize_to=self.resize_to, jpeg_draft=self.jpeg_draft)
+        except (ImageDecodeError, OSError, ValueError) as exc:
+            return {"error": str(exc)}
+        values, errors = image_metric_values(view, [get_metric(n) for n in self.image_metrics])
+        return {"view": view, "values": values, "error": "; ".join(errors)}
+
+    def finish(self, records, prepared) -> tuple[pd.DataFrame, list[dict]]:
+        from ..metrics.registry import get_metric
+
+        rows, views, ok_index = [], [], []
+        for record, res in zip(records, prepared):
+            row = {"path": str(record.path), "image_id": record.image_id, "label": record.label,
+                   "error": res["error"] or None}
+            if "view" in res:
+                row.update(res["values"])
+                ok_index.append(len(rows))
+                views.append(res["view"])
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        task_metrics = [get_metric(n) for n in self.task_metrics]
+        if task_metrics and views:
+            labels = None
+            if any(m.spec.needs_labels for m in task_metrics):
+                labels = frame.loc[ok_index, "label"].to_numpy(dtype=np.int64)
+            probs = reference_probabilities(views, self.references, self.engine)
+            for name, values in task_metric_values(probs, labels, task_metrics).items():
+                frame[name] = math.nan
+                frame.loc[ok_index, name] = values
+        return frame, []  # unreadable images are rows with an error, not problems
 
 
 def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
@@ -80,11 +127,13 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     store = PartStore(out, {**config.fingerprint(), "images": records_digest(records)})
     chunks = [records[i:i + config.chunk_images] for i in range(0, len(records), config.chunk_images)]
     todo = [i for i in range(len(chunks)) if not store.done(i)]
+    work = ScoreWork(tuple(image_metrics), tuple(m.name for m in task_metrics), tuple(config.references),
+                     config.view_size, config.resize_to, inference_engine(config.engine), config.jpeg_draft)
     progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
-    with make_executor(config.workers) as pool:
-        for i, results in prefetched(pool, {i: chunks[i] for i in todo}, _score_view, image_metrics,
-                                     config.view_size, config.resize_to):
-            store.write(i, _chunk_frame(chunks[i], results, task_metrics, config.references, config.engine))
+    with closing(computed_chunks(work, {i: chunks[i] for i in todo}, engine=config.engine, workers=config.workers,
+                                 ray_address=config.ray_address, quiet=quiet)) as done:
+        for i, frame, chunk_problems in done:
+            store.write(i, frame, chunk_problems)
             progress.update(len(chunks[i]))
 
     scores = store.read_all(len(chunks))
@@ -98,27 +147,8 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     (out / "config.json").write_text(json.dumps({
         "command": "score", "config": asdict(config), "metrics": [m.spec.to_dict() for m in metrics],
         "references": config.references if task_metrics else [], "n_images": len(records),
+        "execution": execution_info(config.engine, config.workers, config.ray_address),
         "n_errors": int(scores["error"].fillna("").astype(bool).sum()), "environment": environment(),
     }, indent=2, default=str))
     return {"scores": scores, "out": out}
 
-
-def _chunk_frame(records, results, task_metrics, references, engine) -> pd.DataFrame:
-    rows, views, ok_index = [], [], []
-    for record, res in zip(records, results):
-        row = {"path": str(record.path), "image_id": record.image_id, "label": record.label, "error": res["error"] or None}
-        if "view" in res:
-            row.update(res["values"])
-            ok_index.append(len(rows))
-            views.append(res["view"])
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    if task_metrics and views:
-        labels = None
-        if any(m.spec.needs_labels for m in task_metrics):
-            labels = frame.loc[ok_index, "label"].to_numpy(dtype=np.int64)
-        probs = reference_probabilities(views, references, engine)
-        for name, values in task_metric_values(probs, labels, task_metrics).items():
-            frame[name] = math.nan
-            frame.loc[ok_index, name] = values
-    return frame

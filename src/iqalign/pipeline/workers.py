@@ -1,4 +1,5 @@
-"""Where the per-image work runs: worker processes, or this process when ``workers == 1``.
+"""Where the per-image work runs: worker processes, or this process when ``workers == 1``; or, with
+``engine="ray"``, Ray actors (``ray_engine.py``).
 
 Worker processes start from a clean forkserver (never by forking a parent that holds torch
 threads), ignore Ctrl-C (the owner handles it and reports once), and exit when the owner process is gone.
@@ -11,6 +12,26 @@ import signal
 import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Iterator, Sequence
+
+import pandas as pd
+
+EXECUTION_ENGINES = ("onnx", "torch", "ray")  # what --engine accepts
+
+
+def check_engine(engine: str, ray_address: str | None = None) -> None:
+    """ValueError unless ``engine`` is one --engine accepts (and a Ray address comes with ``ray``)."""
+    if engine not in EXECUTION_ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(EXECUTION_ENGINES)}, got '{engine}'")
+    if ray_address and engine != "ray":
+        raise ValueError(f"a Ray address ({ray_address}) is only used with --engine ray, not '{engine}'")
+
+
+def inference_engine(engine: str) -> str:
+    """The engine the models run on: ``ray`` runs them under ONNX Runtime inside Ray actors, so its
+    rows equal ``onnx``'s (and a results folder started with one resumes with the other)."""
+    check_engine(engine)
+    return "onnx" if engine == "ray" else engine
 
 
 def _exit_when_gone(owner_pid: int, every_s: float = 1.0) -> None:
@@ -29,21 +50,27 @@ def _exit_when_gone(owner_pid: int, every_s: float = 1.0) -> None:
             pass
 
 
-def _worker_init(owner_pid: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner handles Ctrl-C and reports once
-    threading.Thread(target=_exit_when_gone, args=(owner_pid,), daemon=True).start()
-    try:  # one BLAS/OpenMP thread per worker: the workers are the parallelism
+def limit_threads(n: int = 1) -> None:
+    """``n`` BLAS/OpenMP and OpenCV threads in this process: where processes are the parallelism
+    (local worker processes, Ray actors), threads inside each would only compete for the cores."""
+    try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1)
+        threadpool_limits(n)
     except ImportError:
         pass
     try:
         import cv2
 
-        cv2.setNumThreads(1)
+        cv2.setNumThreads(n)
     except ImportError:
         pass
+
+
+def _worker_init(owner_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner handles Ctrl-C and reports once
+    threading.Thread(target=_exit_when_gone, args=(owner_pid,), daemon=True).start()
+    limit_threads(1)  # one BLAS/OpenMP thread per worker: the workers are the parallelism
 
 
 class InProcessExecutor(Executor):
@@ -89,3 +116,63 @@ def prefetched(pool: Executor, chunks: dict, fn, *args, ahead: int = 2):
         if pos + ahead < len(order):
             submit(order[pos + ahead])
         yield i, [f.result() for f in pending.pop(i)]
+
+
+def execution_info(engine: str, workers: int, ray_address: str | None = None) -> dict:
+    """Where a run's chunks were computed (for config.json; not part of the fingerprint)."""
+    info = {"engine": engine, "inference_engine": inference_engine(engine), "workers": workers}
+    if engine == "ray":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            ray_version = version("ray")
+        except PackageNotFoundError:
+            ray_version = None
+        info.update(ray_address=ray_address or os.environ.get("RAY_ADDRESS") or "local instance", ray_version=ray_version)
+    return info
+
+
+class ChunkWork:
+    """How one chunk of images becomes its rows: the one definition both engines run.
+
+    ``prepare(record)`` is the per-image part (decode, intervene, image metrics: no models);
+    ``finish(records, prepared)`` runs the models on the prepared views and returns the chunk's rows
+    and problems. ``compute(records)`` is the two in a row. The local engine runs ``prepare`` in
+    worker processes and ``finish`` in the main process (which holds the models); a Ray actor holds
+    the models and runs ``compute``. Subclasses are picklable dataclasses of names and settings.
+    """
+
+    def model_names(self) -> list[str]:
+        return []
+
+    def load_models(self) -> None:
+        """Load (and export, once) every model ``finish`` uses, so it fails here and not mid-run."""
+        from ..models import load_for_inference
+
+        for name in self.model_names():
+            load_for_inference(name, self.engine)
+
+    def prepare(self, record) -> dict:
+        raise NotImplementedError
+
+    def finish(self, records, prepared) -> tuple[pd.DataFrame, list[dict]]:
+        raise NotImplementedError
+
+    def compute(self, records) -> tuple[pd.DataFrame, list[dict]]:
+        return self.finish(records, [self.prepare(r) for r in records])
+
+
+def computed_chunks(work: ChunkWork, chunks: dict[int, Sequence], *, engine: str, workers: int,
+                    ray_address: str | None = None, quiet: bool = False) -> Iterator[tuple[int, pd.DataFrame, list[dict]]]:
+    """Yield ``(index, rows, problems)`` for each chunk of ``chunks`` (index -> records) as it is done.
+
+    Local engines yield in index order; ``ray`` yields in the order chunks finish on the actors.
+    """
+    if engine == "ray":
+        from .ray_engine import ray_computed_chunks
+
+        yield from ray_computed_chunks(work, chunks, actors=workers, address=ray_address, quiet=quiet)
+        return
+    with make_executor(workers) as pool:
+        for i, prepared in prefetched(pool, chunks, work.prepare):
+            yield (i, *work.finish(chunks[i], prepared))
