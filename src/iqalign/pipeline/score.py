@@ -129,6 +129,8 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     todo = [i for i in range(len(chunks)) if not store.done(i)]
     work = ScoreWork(tuple(image_metrics), tuple(m.name for m in task_metrics), tuple(config.references),
                      config.view_size, config.resize_to, inference_engine(config.engine), config.jpeg_draft)
+    if todo:
+        work.load_models()  # fail early (bad name) and export once, before the workers start
     progress = Progress(sum(len(chunks[i]) for i in todo), quiet)
     with closing(computed_chunks(work, {i: chunks[i] for i in todo}, engine=config.engine, workers=config.workers,
                                  ray_address=config.ray_address, quiet=quiet)) as done:
