@@ -65,3 +65,22 @@ def test_family_comparison_and_overview():
     assert lines[-1].startswith("| brisque")
     overlap = table.assign(spearman_lo=table["spearman_lo"].where(table["metric"] != "task_ptrue", 0.3))
     assert not family_comparison(overlap, fam).iloc[0]["task_beats_classic"]
+
+
+def test_simulate_writes_the_same_tables_as_a_benchmark_folder(tmp_path, capsys):
+    from iqalign.analysis.causal import DECOMPOSITION_COLUMNS, SENSITIVITY_COLUMNS
+
+    args = ["simulate", "--out", str(tmp_path / "sim"), "--n-images", "12", "--n-train", "120", "--epochs", "1",
+            "--corruptions", "blur,tint", "--severities", "2,5", "--n-boot", "20", "--n-perm", "20", "--quiet"]
+    assert main(args) == 0
+    out = tmp_path / "sim"
+    for name in ("rows.parquet", "alignment.csv", "sensitivity.csv", "decomposition.csv", "population.csv",
+                 "config.json", "summary.md"):
+        assert (out / name).is_file(), name
+    rows = pd.read_parquet(out / "rows.parquet")
+    assert len(rows) == 12 * (1 + 2 * 2) and set(rows["corruption"]) == {"none", "blur", "tint"}
+    assert list(pd.read_csv(out / "sensitivity.csv").columns) == SENSITIVITY_COLUMNS
+    assert list(pd.read_csv(out / "decomposition.csv").columns) == DECOMPOSITION_COLUMNS
+    assert "oracle_condition" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["simulate"])  # --out is required

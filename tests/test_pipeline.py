@@ -243,3 +243,28 @@ def test_score_jpeg_draft_changes_only_big_jpegs_and_is_part_of_the_fingerprint(
     assert drafted[big] != exact[big] and abs(drafted[big] / exact[big] - 1) < 0.1
     with pytest.raises(RuntimeError, match="jpeg_draft"):
         scores(tmp_path / "exact", True)  # never mixes rows decoded both ways
+
+
+def test_benchmark_folder_has_the_causal_tables(bench):
+    from iqalign.analysis.causal import DECOMPOSITION_COLUMNS, DECOMPOSITION_SCOPES, SENSITIVITY_COLUMNS
+
+    _, out = bench
+    rows = pd.read_parquet(out / "rows.parquet")
+    sens = pd.read_csv(out / "sensitivity.csv")
+    dec = pd.read_csv(out / "decomposition.csv")
+    pop = pd.read_csv(out / "population.csv")
+    assert list(sens.columns) == SENSITIVITY_COLUMNS and list(dec.columns) == DECOMPOSITION_COLUMNS
+    # the reference model is never judged by its own task metrics, as in alignment.csv
+    judged = set(map(tuple, dec[["metric", "model"]].drop_duplicates().to_numpy()))
+    assert ("task_maxprob", "tiny_ref") not in judged and ("task_maxprob", "tiny_target") in judged
+    assert ("sharpness", "tiny_ref") in judged
+    assert set(dec["scope"]) == set(DECOMPOSITION_SCOPES)
+    # a cell's effects are paired differences against the same photos' clean rows
+    cell = sens[(sens["kind"] == "cell") & (sens["metric"] == "sharpness") & (sens["model"] == "tiny_target")
+                & (sens["target"] == "p_true") & (sens["condition"] == "gaussian_blur@5")].iloc[0]
+    piv = rows.pivot(index="image_id", columns="condition", values="sharpness")
+    assert cell["q_effect"] == pytest.approx((piv["gaussian_blur@5"] - piv["clean"]).mean())
+    pt = rows.pivot(index="image_id", columns="condition", values="tiny_target.p_true")
+    assert cell["m_effect"] == pytest.approx((pt["gaussian_blur@5"] - pt["clean"]).mean())
+    assert set(pop["scope"]) >= {"within", "rank_agreement"}
+    assert "sharpness" in (out / "causal.md").read_text()

@@ -67,7 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--n-boot", type=int, default=500)
     d.add_argument("--quiet", action="store_true")
 
-    a = sub.add_parser("analyse", help="recompute alignment.csv/.md of a finished benchmark folder")
+    m = sub.add_parser("simulate", help="a synthetic world where the causes are known: check the causal analysis")
+    m.add_argument("--out", required=True, help="results folder (rows, alignment, sensitivity, decomposition)")
+    m.add_argument("--n-images", type=int, default=300, help="source scenes, each under every condition")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--corruptions", type=_list, default=None,
+                   help="blur, noise, contrast, jpeg, weather, tint (default: all six; tint never matters to the models)")
+    m.add_argument("--severities", type=_ints, default=[1, 2, 3, 4, 5])
+    m.add_argument("--image-size", type=int, default=32)
+    m.add_argument("--n-train", type=int, default=5000, help="training scenes for the small task models")
+    m.add_argument("--epochs", type=int, default=None)
+    m.add_argument("--metrics", type=_list, default=None)
+    m.add_argument("--n-boot", type=int, default=1000)
+    m.add_argument("--n-perm", type=int, default=1000)
+    m.add_argument("--threads", type=int, default=1, help="torch threads (results are reproducible per thread count)")
+    m.add_argument("--quiet", action="store_true")
+
+    a = sub.add_parser("analyse", help="recompute the analysis (alignment, sensitivity, decomposition) of a finished benchmark folder")
     a.add_argument("results", help="a benchmark --out folder (with rows.parquet and config.json)")
     a.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default: as in the run)")
 
@@ -115,6 +131,9 @@ def _print_summary(result) -> None:
     text = (out / "alignment.md").read_text()
     print("\n" + text.split("\n## Full table")[0].rstrip())
     print(f"\nfull table with top-5, loss and Kendall's tau: {out / 'alignment.md'}")
+    if (out / "causal.md").is_file():
+        print(f"causal analysis (sensitivity per condition, between/within-photo decomposition): {out / 'causal.md'}, "
+              "sensitivity.csv, decomposition.csv, population.csv")
 
 
 def _score(args) -> int:
@@ -145,13 +164,26 @@ def _demo(args) -> int:
     return 0
 
 
+def _simulate(args) -> int:
+    from .simulate import SimulationConfig, run_simulation
+
+    config = SimulationConfig(out=args.out, n_images=args.n_images, seed=args.seed, corruptions=args.corruptions,
+                              severities=args.severities, image_size=args.image_size, n_train=args.n_train,
+                              epochs=args.epochs, metrics=args.metrics, n_boot=args.n_boot, n_perm=args.n_perm,
+                              threads=args.threads)
+    run_simulation(config, quiet=args.quiet)
+    print((Path(args.out) / "summary.md").read_text())
+    return 0
+
+
 def _analyse(args) -> int:
     from .pipeline.benchmark import reanalyse
 
     reanalyse(args.results, n_boot=args.n_boot)
     out = Path(args.results)
     print((out / "alignment.md").read_text().split("\n## Full table")[0].rstrip())
-    print(f"\nwritten: {out / 'alignment.csv'}, {out / 'alignment.md'}")
+    names = ("alignment.csv", "alignment.md", "sensitivity.csv", "decomposition.csv", "population.csv", "causal.md")
+    print("\nwritten: " + ", ".join(str(out / n) for n in names if (out / n).is_file()))
     return 0
 
 
@@ -182,7 +214,7 @@ def _print_entries(entries: list[dict], as_json: bool, columns: list[str]) -> No
         print("  ".join(str(e.get(c)).ljust(widths[c]) for c in columns) + "  " + note)
 
 
-_COMMANDS = {"benchmark": _benchmark, "score": _score, "demo": _demo, "analyse": _analyse, "metrics": _metrics, "models": _models}
+_COMMANDS = {"benchmark": _benchmark, "score": _score, "demo": _demo, "simulate": _simulate, "analyse": _analyse, "metrics": _metrics, "models": _models}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -305,7 +305,30 @@ def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: in
         columns=["metric", "model", "target", "scope", "n", "spearman", "spearman_lo", "spearman_hi", "kendall", "auroc"])
     alignment.to_csv(out / "alignment.csv", index=False)
     (out / "alignment.md").write_text(render_alignment_md(alignment, rows, saved_config, n_boot))
+    write_causal_analysis(out, rows, saved_config, n_boot=n_boot, seed=seed)
     return alignment
+
+
+def write_causal_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> dict:
+    """sensitivity.csv, decomposition.csv, population.csv and causal.md (docs/causal.md explains them);
+    the same exclusions as alignment: a task metric is never judged against its own reference model."""
+    from ..analysis.causal import causal_markdown, causal_tables, write_causal_tables
+
+    specs = {m["name"]: m for m in saved_config["metrics"]}
+    references = set(saved_config["references"])
+    targets = [m for m in saved_config["targets"] if f"{m}.top1" in rows]
+    metrics = [n for n in specs if n in rows and rows[n].notna().any()]
+    exclude = [(n, model) for model in targets for n in metrics
+               if specs[n]["family"] == "task" and model in references]
+    tables = causal_tables(rows, metrics, targets, {n: specs[n]["higher_is_better"] for n in metrics},
+                           targets=TARGETS, n_boot=n_boot, n_perm=n_boot, seed=seed, exclude=exclude)
+    write_causal_tables(out, tables)
+    head = ["# Causal analysis: does each metric move with the models because both respond to the imaging "
+            "conditions?", "",
+            "Columns of sensitivity.csv, decomposition.csv and population.csv: docs/causal.md. Below, p_true "
+            f"(probability of the true class) as the performance M; {n_boot} bootstrap resamples over photos.", "", ""]
+    (out / "causal.md").write_text("\n".join(head) + causal_markdown(tables))
+    return tables
 
 
 def render_alignment_md(alignment: pd.DataFrame, rows: pd.DataFrame, saved_config: dict, n_boot: int) -> str:
