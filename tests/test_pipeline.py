@@ -22,20 +22,6 @@ register_model("tiny_target", lambda: _tiny("tiny_target", 1))
 register_model("tiny_ref", lambda: _tiny("tiny_ref", 2))
 
 
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory):
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("photos")
-    Image.fromarray(data.coffee()).save(root / "coffee.png")
-    Image.fromarray(data.chelsea()).save(root / "chelsea.jpg", quality=95)
-    Image.fromarray(data.camera()).save(root / "camera.png")  # grayscale
-    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
-    pd.DataFrame({"path": ["coffee.png", "chelsea.jpg", "camera.png", "broken.jpg"],
-                  "label": ["espresso", "tabby", "872", "n01440764"]}).to_csv(root / "labels.csv", index=False)
-    return root
-
-
 def _config(photo_dir, out, **kw):
     base = dict(source=str(photo_dir / "labels.csv"), out=str(out), corruptions=["gaussian_noise", "gaussian_blur"],
                 severities=[1, 5], metrics=["sharpness", "task_maxprob", "task_ptrue"], models=["tiny_target", "tiny_ref"],
@@ -114,6 +100,7 @@ def test_score_unlabelled_folder_with_a_broken_file(photo_dir, tmp_path):
     scores = run_score(ScoreConfig(source=str(photo_dir), out=str(out), metrics=["sharpness", "contrast", "task_maxprob"],
                                    references=["tiny_ref"], workers=1, source_kind="folder"), quiet=True)["scores"]
     saved = pd.read_parquet(out / "scores.parquet")
+    pd.testing.assert_frame_equal(scores, saved)  # what run_score returns is what it wrote
     assert len(saved) == 4 and {"path", "sharpness", "contrast", "task_maxprob", "error"} <= set(saved.columns)
     bad = saved[saved["path"].str.endswith("broken.jpg")]
     assert len(bad) == 1 and "broken.jpg" in bad["error"].iloc[0] and np.isnan(bad["sharpness"].iloc[0])

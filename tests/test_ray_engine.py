@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 pytest.importorskip("ray.data")
 
@@ -42,20 +41,6 @@ def ray_local():
     yield ray
     ray.shutdown()
     mp.undo()
-
-
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory):
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("photos")
-    Image.fromarray(data.coffee()).save(root / "coffee.png")
-    Image.fromarray(data.chelsea()).save(root / "chelsea.jpg", quality=95)
-    Image.fromarray(data.camera()).save(root / "camera.png")  # grayscale
-    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
-    pd.DataFrame({"path": ["coffee.png", "chelsea.jpg", "camera.png", "broken.jpg"],
-                  "label": ["espresso", "tabby", "872", "n01440764"]}).to_csv(root / "labels.csv", index=False)
-    return root
 
 
 def _score_config(photo_dir, out, **kw):

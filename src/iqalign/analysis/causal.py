@@ -654,7 +654,8 @@ def write_causal_tables(out: str | Path, tables: Mapping[str, pd.DataFrame]) -> 
     return paths
 
 
-def _ci(v: float, lo: float, hi: float) -> str:
+def format_ci(v: float, lo: float = np.nan, hi: float = np.nan) -> str:
+    """``+0.12 [+0.05, +0.20]``; ``n/a`` for a missing value (markdown tables)."""
     if not np.isfinite(v):
         return "n/a"
     text = f"{v:+.2f}"
@@ -683,13 +684,13 @@ def causal_markdown(tables: Mapping[str, pd.DataFrame], target: str = "p_true") 
             cells = []
             for s in _PARTS:
                 r = sub.loc[(m, s)]
-                text = _ci(r.spearman, r.spearman_lo, r.spearman_hi)
+                text = format_ci(r.spearman, r.spearman_lo, r.spearman_hi)
                 if s in ("given_condition", "within_given_condition") and np.isfinite(r.p_value):
                     text += f" (p={r.p_value:.3g})"
                 cells.append(text)
             if (model, m) in agree.index:
                 a = agree.loc[(model, m)]
-                cells.append(_ci(a.spearman, a.spearman_lo, a.spearman_hi))
+                cells.append(format_ci(a.spearman, a.spearman_lo, a.spearman_hi))
             else:
                 cells.append("n/a")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")

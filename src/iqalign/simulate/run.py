@@ -9,11 +9,9 @@ set) ``rows.parquet``, ``alignment.csv``/``.md``, ``sensitivity.csv``, ``decompo
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Sequence
 
@@ -206,16 +204,6 @@ def simulate_rows(cfg: SimulationConfig, targets: Sequence[TaskModel], reference
     return frame
 
 
-def _environment() -> dict:
-    versions = {}
-    for name in ("iqalign", "numpy", "scipy", "pandas", "torch", "pillow", "opencv-python"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions}
-
-
 def run_simulation(cfg: SimulationConfig, quiet: bool = False) -> dict:
     """Build the world, train the models, measure, analyse; write the results when ``cfg.out`` is set.
 
@@ -224,6 +212,7 @@ def run_simulation(cfg: SimulationConfig, quiet: bool = False) -> dict:
     """
     from ..analysis import alignment_table, to_markdown
     from ..analysis.causal import causal_tables, write_causal_tables
+    from ..pipeline.provenance import environment
     from ..models.performance import TARGETS
 
     t0 = time.perf_counter()
@@ -246,7 +235,7 @@ def run_simulation(cfg: SimulationConfig, quiet: bool = False) -> dict:
                      "family": "oracle" if n in ORACLE_METRICS else ("task" if n in TASK_METRICS else "image"),
                      "reads": ORACLE_METRICS[n][1] if n in ORACLE_METRICS else ""} for n in names],
         "models": {m.name: m.describe() for m in targets + ([reference] if reference else [])},
-        "n_images": int(cfg.n_images), "n_rows": int(len(rows)), "environment": _environment(),
+        "n_images": int(cfg.n_images), "n_rows": int(len(rows)), "environment": environment(),
     }
     result = {"rows": rows, "alignment": alignment, **tables, "config": config, "out": None}
     if cfg.out:
@@ -264,18 +253,9 @@ def run_simulation(cfg: SimulationConfig, quiet: bool = False) -> dict:
     return result
 
 
-def _fmt(v: float, lo: float = np.nan, hi: float = np.nan) -> str:
-    if not np.isfinite(v):
-        return "n/a"
-    s = f"{v:+.2f}"
-    if np.isfinite(lo) and np.isfinite(hi):
-        s += f" [{lo:+.2f}, {hi:+.2f}]"
-    return s
-
-
 def summary_markdown(result: dict, target: str = "p_true") -> str:
     """Readable summary: the models, the known answers of the oracle metrics, and the causal table."""
-    from ..analysis.causal import causal_markdown
+    from ..analysis.causal import causal_markdown, format_ci
 
     rows, cfg = result["rows"], result["config"]
     dec, sens = result["decomposition"], result["sensitivity"]
@@ -306,7 +286,7 @@ def summary_markdown(result: dict, target: str = "p_true") -> str:
         for model in models:
             def cell(scope):
                 r = d.loc[(metric, model, scope)]
-                text = _fmt(r.spearman, r.spearman_lo, r.spearman_hi)
+                text = format_ci(r.spearman, r.spearman_lo, r.spearman_hi)
                 return text + (f" (p={r.p_value:.3g})" if np.isfinite(r.p_value) else "")
             a = agree.loc[(metric, model)] if (metric, model) in agree.index else None
             tint = cellrows[(cellrows.metric == metric) & (cellrows.model == model)
@@ -315,11 +295,11 @@ def summary_markdown(result: dict, target: str = "p_true") -> str:
                 k = tint.q_effect_sd.abs().idxmax()
                 tq = f"{tint.loc[k, 'q_effect_sd']:+.2f} ({tint.loc[k, 'condition']})"
                 k = tint.m_effect.abs().idxmax()
-                tm = f"{_fmt(tint.loc[k, 'm_effect'], tint.loc[k, 'm_effect_lo'], tint.loc[k, 'm_effect_hi'])}"
+                tm = f"{format_ci(tint.loc[k, 'm_effect'], tint.loc[k, 'm_effect_lo'], tint.loc[k, 'm_effect_hi'])}"
             else:
                 tq = tm = "n/a"
             lines.append(f"| {metric} | {model} | {cell('all')} | {cell('between')} | {cell('within')} | "
                          f"{cell('given_condition')} | "
-                         f"{_fmt(a.spearman, a.spearman_lo, a.spearman_hi) if a is not None else 'n/a'} | {tq} | {tm} |")
+                         f"{format_ci(a.spearman, a.spearman_lo, a.spearman_hi) if a is not None else 'n/a'} | {tq} | {tm} |")
     lines += ["", "## All metrics", "", causal_markdown(result, target=target)]
     return "\n".join(lines) + "\n"
