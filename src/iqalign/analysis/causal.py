@@ -654,13 +654,13 @@ def write_causal_tables(out: str | Path, tables: Mapping[str, pd.DataFrame]) -> 
     return paths
 
 
-def format_ci(v: float, lo: float = np.nan, hi: float = np.nan) -> str:
+def format_ci(v: float, lo: float = np.nan, hi: float = np.nan, digits: int = 2) -> str:
     """``+0.12 [+0.05, +0.20]``; ``n/a`` for a missing value (markdown tables)."""
     if not np.isfinite(v):
         return "n/a"
-    text = f"{v:+.2f}"
+    text = f"{v:+.{digits}f}"
     if np.isfinite(lo) and np.isfinite(hi):
-        text += f" [{lo:+.2f}, {hi:+.2f}]"
+        text += f" [{lo:+.{digits}f}, {hi:+.{digits}f}]"
     return text
 
 
