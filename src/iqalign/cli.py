@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="score images with quality metrics (labels optional)")
     _add_common(s)
+    from .audit import cli as audit_cli
+
+    audit_cli.add_score_options(s)  # --group-by, --worst
     s.add_argument("--jpeg-draft", action="store_true",
                    help="decode JPEGs with a short side >= 1024 px at reduced scale (about 4x faster on camera "
                         "photos; slightly different pixels, see docs/performance.md)")
@@ -86,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyse", help="recompute the analysis (alignment, sensitivity, decomposition) of a finished benchmark folder")
     a.add_argument("results", help="a benchmark --out folder (with rows.parquet and config.json)")
     a.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default: as in the run)")
+
+    _COMMANDS.update(audit_cli.register(sub))  # compare
 
     for name, what in (("metrics", "quality metrics"), ("models", "task and reference models")):
         p = sub.add_parser(name, help=f"list {what} and whether they are available")
@@ -137,17 +142,19 @@ def _print_summary(result) -> None:
 
 
 def _score(args) -> int:
+    from .audit import cli as audit_cli
     from .pipeline import ScoreConfig, run_score
 
     config = ScoreConfig(source=args.images, out=args.out, metrics=args.metrics, references=args.references,
                          limit=args.limit, workers=args.workers, source_kind=args.source_kind, engine=args.engine,
-                         ray_address=args.ray_address, jpeg_draft=args.jpeg_draft)
+                         ray_address=args.ray_address, jpeg_draft=args.jpeg_draft, **audit_cli.score_config_kwargs(args))
     scores = run_score(config, quiet=args.quiet)["scores"]
     n_err = int(scores["error"].fillna("").astype(bool).sum())
     print(f"scored {len(scores) - n_err} images ({n_err} with errors) -> {Path(args.out) / 'scores.parquet'}")
     numeric = scores.select_dtypes("number").drop(columns=["label"], errors="ignore")
     if len(numeric.columns):
         print(numeric.describe().T[["count", "mean", "std", "min", "50%", "max"]].to_string(float_format="%.4g"))
+    print(f"distribution, percentiles and the worst images per metric: {Path(args.out) / 'summary.md'}")
     return 0
 
 

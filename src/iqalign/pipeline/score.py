@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..audit.summaries import group_columns, write_summaries
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
 from .benchmark import DEFAULT_REFERENCES, Progress, _names, check_out_folder, records_digest, select_subset
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
@@ -35,6 +36,12 @@ class ScoreConfig:
     # decode big JPEGs (short side >= 1,024 px) at a reduced scale: ~4x faster on camera photos,
     # not the same pixels (load_view; docs/performance.md measures the effect on scores)
     jpeg_draft: bool = False
+    # summaries (derived from the scores after every run; not part of the fingerprint, so changing
+    # them reuses the scored parts): per-group tables for "class", "folder" and/or manifest columns,
+    # and the number of lowest-quality images listed per metric (docs/audit.md)
+    group_by: list[str] = field(default_factory=list)
+    worst_n: int = 10
+    histogram_bins: int = 20
 
     def __post_init__(self) -> None:
         self.source = str(Path(self.source).expanduser().resolve())
@@ -47,6 +54,11 @@ class ScoreConfig:
         check_engine(self.engine, self.ray_address)
         if self.limit is not None and self.limit <= 0:
             raise ValueError(f"limit must be positive, got {self.limit}")
+        self.group_by = _names(self.group_by) or []
+        if self.worst_n < 0:
+            raise ValueError(f"worst_n must be >= 0, got {self.worst_n}")
+        if self.histogram_bins < 1:
+            raise ValueError(f"histogram_bins must be >= 1, got {self.histogram_bins}")
         check_out_folder(self.out)
 
     def fingerprint(self) -> dict:
@@ -115,6 +127,7 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
     records = select_subset(records, config.limit)
     if not records and not problems:
         raise ValueError(f"no images found in {config.source}")
+    groups = group_columns(records, config.group_by, config.source)  # fails early on a group it cannot make
     have_labels = bool(records) and all(r.label is not None for r in records)
     metrics = resolve_metrics(config.metrics, have_labels=have_labels)
     image_metrics = [m.name for m in metrics if m.image_fn is not None]
@@ -152,5 +165,7 @@ def run_score(config: ScoreConfig, quiet: bool = False) -> dict:
         "execution": execution_info(config.engine, config.workers, config.ray_address),
         "n_errors": int(scores["error"].fillna("").astype(bool).sum()), "environment": environment(),
     }, indent=2, default=str))
-    return {"scores": scores, "out": out}
+    summaries = write_summaries(out, scores, [m.spec for m in metrics], groups if config.group_by else None,
+                                bins=config.histogram_bins, worst_n=config.worst_n)
+    return {"scores": scores, "out": out, "summaries": summaries}
 
