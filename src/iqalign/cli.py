@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default: as in the run)")
 
     _COMMANDS.update(audit_cli.register(sub))  # compare
+    from .prior.cli import register as register_prior
+
+    _COMMANDS.update(register_prior(sub))  # calibrate, predict
 
     for name, what in (("metrics", "quality metrics"), ("models", "task and reference models")):
         p = sub.add_parser(name, help=f"list {what} and whether they are available")
