@@ -84,3 +84,35 @@ def test_simulate_writes_the_same_tables_as_a_benchmark_folder(tmp_path, capsys)
     assert "oracle_condition" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["simulate"])  # --out is required
+
+
+def test_fresh_user_mistakes_get_one_line_errors(tmp_path, capsys):
+    from importlib.util import find_spec
+
+    # a clean-only benchmark intervenes on nothing
+    assert main(["benchmark", str(tmp_path), "--out", str(tmp_path / "b"), "--severities", "0"]) == 2
+    assert "at least one severity" in capsys.readouterr().err
+    # simulate never overwrites a folder it did not write
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(["simulate", "--out", str(other), "--n-images", "4"]) == 2
+    assert "not an earlier `iqalign simulate` result" in capsys.readouterr().err
+    assert (other / "notes.txt").read_text() == "mine"
+    if find_spec("torchvision") is None:
+        from iqalign.models import load_model
+
+        with pytest.raises(RuntimeError, match="pip install torchvision"):
+            load_model("torchvision:resnet18")
+
+
+def test_analyse_refuses_a_simulate_folder_before_writing(tmp_path, capsys):
+    out = tmp_path / "sim"
+    # 300 training scenes x 1 epoch = 5 optimiser steps: once a division by zero in the LR schedule
+    assert main(["simulate", "--out", str(out), "--n-images", "6", "--n-train", "300", "--epochs", "1",
+                 "--corruptions", "blur,blur", "--severities", "3", "--n-boot", "10", "--n-perm", "10", "--quiet"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["analyse", str(out)]) == 2
+    assert "rerun `iqalign simulate`" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

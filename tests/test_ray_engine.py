@@ -171,3 +171,20 @@ def test_records_travel_as_paths(photo_dir):
     assert "coffee.png" in payload and np.array_equal([r.path for r in ray_engine._decode_records(payload)],
                                                       [r.path for r in records])
     assert ray_engine._decode_records(payload) == records
+
+
+def test_unreachable_cluster_address_fails_fast():
+    import socket
+    import time
+
+    from iqalign.pipeline.ray_engine import _check_reachable
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match=f"cannot connect to the Ray cluster at '127.0.0.1:{port}'"):
+        _check_reachable(f"127.0.0.1:{port}", timeout_s=2)
+    assert time.perf_counter() - t0 < 5
+    _check_reachable("auto")  # left to Ray
+    _check_reachable("ray://head:10001")

@@ -145,6 +145,9 @@ def _load(name: str) -> Classifier:
             raise RuntimeError(f"model '{name}' is not available: {reason}")
         return entry.factory()
     prefix, _, arch = name.partition(":")
+    if prefix in ("torchvision", "timm") and arch and find_spec(prefix) is None:
+        raise RuntimeError(f"model '{name}' needs the Python package '{prefix}', which is not installed "
+                           f"(pip install {prefix}; its weights must already be in the local cache)")
     if prefix == "torchvision" and arch:
         return _torchvision(arch)
     if prefix == "timm" and arch:

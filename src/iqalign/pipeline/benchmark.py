@@ -79,6 +79,9 @@ class BenchmarkConfig:
         if isinstance(self.severities, (int, str)):
             self.severities = [int(s) for s in str(self.severities).split(",") if s.strip()]
         self.severities = sorted(set(int(s) for s in self.severities))
+        if not any(s > 0 for s in self.severities):
+            raise ValueError(f"give at least one severity 1-5 (--severities); got {self.severities or 'none'}: "
+                             "clean views are always included, and a clean-only run intervenes on nothing")
         if not self.models:
             raise ValueError("give at least one target model (--models)")
         checks = [(self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
@@ -309,6 +312,10 @@ def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: in
     return alignment
 
 
+N_PERM = 1000
+"""Permutations behind decomposition.csv's p-values (the smallest possible p is 1 / (N_PERM + 1))."""
+
+
 def write_causal_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> dict:
     """sensitivity.csv, decomposition.csv, population.csv and causal.md (docs/causal.md explains them);
     the same exclusions as alignment: a task metric is never judged against its own reference model."""
@@ -321,12 +328,13 @@ def write_causal_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_b
     exclude = [(n, model) for model in targets for n in metrics
                if specs[n]["family"] == "task" and model in references]
     tables = causal_tables(rows, metrics, targets, {n: specs[n]["higher_is_better"] for n in metrics},
-                           targets=TARGETS, n_boot=n_boot, n_perm=n_boot, seed=seed, exclude=exclude)
+                           targets=TARGETS, n_boot=n_boot, n_perm=N_PERM, seed=seed, exclude=exclude)
     write_causal_tables(out, tables)
     head = ["# Causal analysis: does each metric move with the models because both respond to the imaging "
             "conditions?", "",
             "Columns of sensitivity.csv, decomposition.csv and population.csv: docs/causal.md. Below, p_true "
-            f"(probability of the true class) as the performance M; {n_boot} bootstrap resamples over photos.", "", ""]
+            f"(probability of the true class) as the performance M; {n_boot} bootstrap resamples over photos, "
+            f"{N_PERM} permutations for the p-values.", "", ""]
     (out / "causal.md").write_text("\n".join(head) + causal_markdown(tables))
     return tables
 
@@ -369,6 +377,10 @@ def reanalyse(out: str | Path, n_boot: int | None = None, seed: int | None = Non
         if not (out / name).is_file():
             raise FileNotFoundError(f"{out / name} not found: is {out} a finished benchmark folder?")
     saved = json.loads((out / "config.json").read_text())
+    if saved.get("command", "benchmark") != "benchmark":  # checked before anything is rewritten
+        raise ValueError(f"{out} holds the results of `iqalign {saved['command']}`, not of a benchmark; "
+                         + ("rerun `iqalign simulate` to recompute its analysis" if saved["command"] == "simulate"
+                            else "analyse works on benchmark folders"))
     cfg = saved["config"]
     return write_analysis(out, pd.read_parquet(out / "rows.parquet"), saved,
                           n_boot=cfg["n_boot"] if n_boot is None else n_boot, seed=cfg["seed"] if seed is None else seed)

@@ -107,13 +107,34 @@ def connected(address: str | None, quiet: bool):
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = {"logging_level": logging.ERROR if quiet else logging.WARNING, "log_to_driver": not quiet}
     if address:
-        ray.init(address=address, **kwargs)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, TimeoutError, OSError, ValueError) as exc:
+            raise RuntimeError(f"cannot connect to the Ray cluster at '{address}': {_cause(exc)}") from None
     else:  # "local": a new instance even if `ray start` left one on this machine (RAY_ADDRESS=auto joins that)
         ray.init(address="local", include_dashboard=False, **kwargs)
     try:
         yield ray
     finally:
         ray.shutdown()  # for a cluster this only disconnects: the cluster and its other jobs go on
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``host:port`` nobody answers: ray.init would otherwise retry for minutes.
+    Other forms (``auto``, ``ray://...``, ``local``) are left to Ray."""
+    if "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return
+    import socket
+
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RuntimeError(f"cannot connect to the Ray cluster at '{address}': nothing answers there "
+                           f"within {timeout_s:.0f} s ({exc})") from None
 
 
 def _quiet_ray_data(quiet: bool) -> None:

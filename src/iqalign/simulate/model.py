@@ -144,7 +144,8 @@ def train_task_model(spec: TaskModelSpec, data: TrainingSet, seed: int = 0, thre
         n = len(labels)
         steps = spec.epochs * ((n + spec.batch_size - 1) // spec.batch_size)
         opt = torch.optim.Adam(net.parameters(), lr=spec.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=max(steps, 1),
+        # at least 10 steps: OneCycleLR divides by zero when pct_start x total_steps == 1 (5 steps)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=max(steps, 10),
                                                     pct_start=0.2)
         loss_fn = torch.nn.CrossEntropyLoss()
         net.train()

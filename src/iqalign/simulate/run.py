@@ -67,6 +67,13 @@ class SimulationConfig:
         if isinstance(self.metrics, str):
             self.metrics = [m.strip() for m in self.metrics.split(",") if m.strip()]
         self.severities = sorted(set(int(s) for s in self.severities if int(s) != 0))
+        if not self.severities:
+            raise ValueError("give at least one severity 1-5: clean scenes are always included, and a clean-only "
+                             "world intervenes on nothing")
+        if self.corruptions is not None:
+            self.corruptions = list(dict.fromkeys(self.corruptions))  # a name given twice is one condition
+        if self.out is not None:
+            _check_simulate_out(Path(self.out))
         self.population = [s if isinstance(s, TaskModelSpec) else TaskModelSpec(**s) for s in self.population]
         if isinstance(self.reference, dict):
             self.reference = TaskModelSpec(**self.reference)
@@ -202,6 +209,21 @@ def simulate_rows(cfg: SimulationConfig, targets: Sequence[TaskModel], reference
         for key, values in perf.items():
             frame[f"{model.name}.{key}"] = values
     return frame
+
+
+def _check_simulate_out(out: Path) -> None:
+    """A simulation is not resumable: it may replace an earlier simulation's folder, nothing else."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        config = out / "config.json"
+        try:
+            command = json.loads(config.read_text()).get("command")
+        except (OSError, ValueError):
+            command = None
+        if command != "simulate":
+            raise ValueError(f"--out {out} is a non-empty folder that is not an earlier `iqalign simulate` result; "
+                             "choose a new or empty folder")
 
 
 def run_simulation(cfg: SimulationConfig, quiet: bool = False) -> dict:
