@@ -78,7 +78,7 @@ def test_cli_starts_and_stops_its_own_local_instance(photo_dir, tmp_path):
            "--metrics", "sharpness,task_maxprob", "--engine", "ray", "--quiet"]
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "scored 3 images (1 with errors)" in done.stdout
+    assert "scored 3 of 4 images (1 unusable, 0 with a metric undefined" in done.stdout
     local = run_score(_score_config(photo_dir, tmp_path / "local", metrics=["sharpness", "task_maxprob"],
                                     chunk_images=64), quiet=True)["scores"]
     pd.testing.assert_frame_equal(_sorted(local, "path"), _sorted(pd.read_parquet(tmp_path / "cli" / "scores.parquet"),

@@ -152,8 +152,12 @@ def _score(args) -> int:
                          limit=args.limit, workers=args.workers, source_kind=args.source_kind, engine=args.engine,
                          ray_address=args.ray_address, jpeg_draft=args.jpeg_draft, **audit_cli.score_config_kwargs(args))
     scores = run_score(config, quiet=args.quiet)["scores"]
-    n_err = int(scores["error"].fillna("").astype(bool).sum())
-    print(f"scored {len(scores) - n_err} images ({n_err} with errors) -> {Path(args.out) / 'scores.parquet'}")
+    has_error = scores["error"].fillna("").astype(bool)
+    metric_cols = [c for c in scores.columns if c not in ("path", "image_id", "label", "error")]
+    no_value = scores[metric_cols].isna().all(axis=1) if metric_cols else has_error
+    unusable, partial = int((has_error & no_value).sum()), int((has_error & ~no_value).sum())
+    print(f"scored {len(scores) - unusable} of {len(scores)} images ({unusable} unusable, {partial} with a metric "
+          f"undefined; reasons in the error column) -> {Path(args.out) / 'scores.parquet'}")
     numeric = scores.select_dtypes("number").drop(columns=["label"], errors="ignore")
     if len(numeric.columns):
         print(numeric.describe().T[["count", "mean", "std", "min", "50%", "max"]].to_string(float_format="%.4g"))

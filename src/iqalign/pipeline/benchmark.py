@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
-import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from ..models import TARGETS, load_for_inference, performance
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
+from .progress import Progress
 from .store import PartStore
 from .workers import ChunkWork, check_engine, computed_chunks, execution_info, inference_engine
 
@@ -208,21 +207,6 @@ class BenchmarkWork(ChunkWork):
             for key, values in perf.items():
                 frame[f"{model}.{key}"] = values
         return frame, problems
-
-
-class Progress:
-    """One line per chunk on stderr: images done, rate, time left."""
-
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self.start, self.done = total, quiet, time.time(), 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.quiet:
-            return
-        rate = self.done / max(time.time() - self.start, 1e-9)
-        left = (self.total - self.done) / rate if rate > 0 else math.inf
-        print(f"  {self.done}/{self.total} images, {rate:.2f} img/s, ~{left:.0f} s left", file=sys.stderr, flush=True)
 
 
 def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:

@@ -12,9 +12,10 @@ import pandas as pd
 
 from ..audit.summaries import group_columns, write_summaries
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
-from .benchmark import DEFAULT_REFERENCES, Progress, _names, check_out_folder, records_digest, select_subset
+from .benchmark import DEFAULT_REFERENCES, _names, check_out_folder, records_digest, select_subset
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
 from .provenance import environment
+from .progress import Progress
 from .store import PartStore
 from .workers import ChunkWork, check_engine, computed_chunks, execution_info, inference_engine
 
