@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .audit import cli as audit_cli
 
     audit_cli.add_score_options(s)  # --group-by, --worst
+    s.add_argument("--report", action="store_true",
+                   help="also write OUT/report.html: one self-contained page (plots, worst images, config; docs/report.md)")
+    s.add_argument("--benchmark", default=None, metavar="BENCH_DIR",
+                   help="with --report: add this benchmark folder's alignment table, heat maps and decomposition")
     s.add_argument("--jpeg-draft", action="store_true",
                    help="decode JPEGs with a short side >= 1024 px at reduced scale (about 4x faster on camera "
                         "photos; slightly different pixels, see docs/performance.md)")
@@ -94,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .prior.cli import register as register_prior
 
     _COMMANDS.update(register_prior(sub))  # calibrate, predict
+    from .reports import html_cli
+
+    _COMMANDS.update(html_cli.register(sub))  # report
 
     for name, what in (("metrics", "quality metrics"), ("models", "task and reference models")):
         p = sub.add_parser(name, help=f"list {what} and whether they are available")
@@ -162,6 +169,12 @@ def _score(args) -> int:
     if len(numeric.columns):
         print(numeric.describe().T[["count", "mean", "std", "min", "50%", "max"]].to_string(float_format="%.4g"))
     print(f"distribution, percentiles and the worst images per metric: {Path(args.out) / 'summary.md'}")
+    if args.report:
+        from .reports.html_cli import write_report
+
+        print(f"report: {write_report(args.out, args.benchmark)}")
+    elif args.benchmark:
+        print("note: --benchmark is only used with --report", file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,7 @@ import json
 import math
 from html import escape
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -291,8 +291,11 @@ def _boxplots(scores: pd.DataFrame, specs: list[dict], config: dict) -> str:
     for ax, name in zip(axes.flat, names):
         data = [_finite(scores.loc[(values == g).to_numpy(), name]) for g in order]
         data = [d if len(d) else np.array([np.nan]) for d in data]
-        ax.boxplot(data, vert=False, widths=0.6, showfliers=True,
-                   flierprops={"markersize": 2}, medianprops={"color": "#e45756"})
+        style = dict(widths=0.6, showfliers=True, flierprops={"markersize": 2}, medianprops={"color": "#e45756"})
+        try:  # matplotlib >= 3.10
+            ax.boxplot(data, orientation="horizontal", **style)
+        except TypeError:
+            ax.boxplot(data, vert=False, **style)
         ax.set_yticks(range(1, len(order) + 1))
         ax.set_yticklabels([str(g)[:22] for g in order], fontsize=7)
         ax.invert_yaxis()
@@ -357,7 +360,7 @@ def _gallery(score_dir: Path, scores: pd.DataFrame, specs: list[dict], config: d
     hib = _directions(specs)
     if worst is None or worst.empty:
         try:
-            from iqalign.audit import percentile_ranks, worst_images
+            from iqalign.audit import worst_images
 
             spec_map = {s["name"]: s for s in specs}
             worst = worst_images(scores, [s["name"] for s in specs if len(_finite(scores[s["name"]]))], spec_map,
@@ -412,7 +415,7 @@ def _alignment(bench: Path, families: Mapping[str, str]) -> str:
     parts = []
     for model in dict.fromkeys(table["model"]):
         sub = table[table["model"] == model]
-        cols, key_order = [], []
+        key_order = []
         for target in TARGETS:
             for scope in ("all", "within"):
                 if ((sub["target"] == target) & (sub["scope"] == scope)).any():
