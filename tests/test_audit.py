@@ -284,3 +284,24 @@ def test_score_writes_summaries_that_agree_with_the_scores(photo_dir, tmp_path):
     assert set(pd.read_csv(out / "summary_quantiles.csv")["group"]) == {"all"}
     with pytest.raises(ValueError, match="no column 'lens'"):
         run_score(ScoreConfig(**cfg, group_by=["lens"]), quiet=True)
+
+
+def test_compare_skips_task_metrics_from_other_references(tmp_path):
+    def folder(name, refs):
+        path = tmp_path / name
+        path.mkdir()
+        pd.DataFrame({"path": ["x.png", "y.png", "z.png"], "image_id": ["x", "y", "z"], "up": [1.0, 2.0, 3.0],
+                      "task_maxprob": [0.2, 0.5, 0.9], "error": None}).to_parquet(path / "scores.parquet")
+        (path / "config.json").write_text(json.dumps({"references": refs, "metrics": [
+            {"name": "up", "higher_is_better": True, "version": "1", "family": "statistic"},
+            {"name": "task_maxprob", "higher_is_better": True, "version": "1", "family": "task"}]}))
+        return path
+
+    a, b = folder("a", ["efficientnet_lite0"]), folder("b", ["efficientnet_lite1"])
+    result = compare_folders(a, b)
+    assert list(result["table"]["metric"]) == ["up"]
+    assert any("different reference models" in n and "task_maxprob" in n for n in result["notes"])
+    same = compare_folders(a, folder("c", ["efficientnet_lite0"]))
+    assert set(same["table"]["metric"]) == {"up", "task_maxprob"}
+    with pytest.raises(ValueError, match="nothing to compare"):
+        compare_folders(a, b, metrics=["task_maxprob"])

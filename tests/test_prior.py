@@ -228,3 +228,35 @@ def test_predict_scores_images_with_the_prior_metric(tmp_path):
     assert result["prediction"] == pytest.approx(float(np.mean(expected_performance(prior, scores["sharpness"]))))
     with pytest.raises(FileNotFoundError, match="nowhere"):
         predict(tmp_path / "nowhere", prior)
+
+
+def test_damaged_or_inconsistent_priors_are_refused(tmp_path):
+    prior = fit(n_boot=3)
+    bad = tmp_path / "bad.json"
+    for change, message in (({"bootstrap": {"fits": "not a list"}}, "bootstrap fits are damaged"),
+                            ({"breakpoints": {"x": [0, 1], "y": [0.5, 5.0]}}, r"outside \[0, 1\]"),
+                            ({"metric": "task_ptrue"}, "metric_spec is for")):
+        bad.write_text(json.dumps({**prior, **change}))
+        with pytest.raises(ValueError, match=message):
+            load_prior(bad)
+
+
+def test_predict_counts_undefined_metric_apart_from_unreadable(tmp_path, capsys):
+    rows = step_rows()
+    rows["tq"] = rows["q"]
+    bench = write_benchmark(tmp_path / "bench", rows)
+    prior_path = tmp_path / "prior.json"
+    assert cli(["calibrate", str(bench), "--model", MODEL, "--metric", "tq", "--out", str(prior_path),
+                "--n-boot", "0"]) == 0
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    # c: unreadable (no value at all); d: readable, but its metric is undefined (e.g. a flat image)
+    pd.DataFrame({"path": list("abcd"), "image_id": list("abcd"), "label": pd.NA, "tq": [3.0, 3.0, np.nan, np.nan],
+                  "sharp": [1.0, 2.0, np.nan, 0.0], "error": [None, None, "cannot decode", "tq: undefined"]}
+                 ).to_parquet(scores / "scores.parquet", index=False)
+    (scores / "config.json").write_text(json.dumps({"command": "score", "references": ["ref0"],
+                                                    "metrics": [{"name": "tq", "version": "1"}]}))
+    out_json = tmp_path / "pred.json"
+    assert cli(["predict", str(scores), "--prior", str(prior_path), "--json", str(out_json), "--n-boot", "10"]) == 0
+    result = json.loads(out_json.read_text())
+    assert (result["n_errors"], result["n_missing_metric"], result["n_used"]) == (1, 1, 2)

@@ -197,3 +197,17 @@ def test_chromium_screenshot_is_not_blank(report, tmp_path):
     assert len(colours) > 200  # text, plots and photos, not a blank page
     # the header band is the report's dark blue (#1f3b57), so the style sheet applied
     assert np.abs(pixels[10, 640].astype(int) - [0x1F, 0x3B, 0x57]).max() <= 8
+
+
+def test_box_plots_fall_back_to_the_next_grouping_with_shared_groups():
+    import pandas as pd
+
+    from iqalign.reports.html import _group_values
+
+    scores = pd.DataFrame({"image_id": ["a/1.png", "b/2.png", "c/3.png", "d/4.png"], "label": [1, 2, 3, 4],
+                           "kind": ["animal", "animal", "object", "object"], "up": [1.0, 2.0, 3.0, 4.0]})
+    name, values, note = _group_values(scores, {"config": {"group_by": ["class", "kind"]}})
+    assert name == "kind" and list(values) == ["animal", "animal", "object", "object"]
+    assert "class: every group has a single image" in note
+    name, _, _ = _group_values(scores, {"config": {"group_by": ["folder"]}})
+    assert name == "folder"  # nothing shared anywhere: the first, so the page can say why

@@ -173,8 +173,12 @@ def _score(args) -> int:
         from .reports.html_cli import write_report
 
         print(f"report: {write_report(args.out, args.benchmark)}")
-    elif args.benchmark:
-        print("note: --benchmark is only used with --report", file=sys.stderr)
+    else:
+        if args.benchmark:
+            print("note: --benchmark is only used with --report", file=sys.stderr)
+        if (Path(args.out) / "report.html").is_file():
+            print(f"note: {Path(args.out) / 'report.html'} is from an earlier run; add --report to refresh it",
+                  file=sys.stderr)
     return 0
 
 

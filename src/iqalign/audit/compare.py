@@ -241,6 +241,14 @@ def load_prior_hook(path: str | Path, folders: Sequence[str | Path] = ()) -> tup
     return fn, f"expected accuracy from the prior {path}"
 
 
+def _references(folder: Path) -> list[str]:
+    """The reference models a score folder's task metrics were computed from (config.json)."""
+    try:
+        return list(json.loads((Path(folder) / "config.json").read_text()).get("references") or [])
+    except (OSError, ValueError):
+        return []
+
+
 def load_score_folder(folder: str | Path) -> tuple[pd.DataFrame, list[dict]]:
     """``(scores, metric specs)`` of a ``score`` output folder; errors name the folder."""
     folder = Path(folder)
@@ -288,6 +296,15 @@ def compare_folders(a: str | Path, b: str | Path, metrics: Sequence[str] | None 
                 if m not in spec_map or m not in scores.columns:
                     raise ValueError(f"metric '{m}' is not in the score folder {folder}; it has "
                                      f"{', '.join(c for c in spec_map if c in scores.columns)}")
+    refs = [_references(folder) for folder in (a, b)]
+    differ = [m for m in metrics if map_a[m].get("family") == "task" and refs[0] != refs[1]]
+    if differ:  # a task metric is a function of its reference models: other references, another metric
+        notes.append(f"task metrics from different reference models ({', '.join(refs[0]) or 'none'} in {a}, "
+                     f"{', '.join(refs[1]) or 'none'} in {b}) are not comparable, skipped: {', '.join(differ)}; "
+                     "rescore one folder with the other's --references")
+        metrics = [m for m in metrics if m not in differ]
+        if not metrics:
+            raise ValueError(f"nothing to compare: every metric in common is a task metric from different references")
     for m in metrics:
         va, vb = map_a[m].get("version"), map_b[m].get("version")
         if va != vb:

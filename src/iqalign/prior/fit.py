@@ -211,8 +211,18 @@ def validate_prior(prior: dict, where: str = "prior") -> dict:
     x, y = np.asarray(bp.get("x", []), float), np.asarray(bp.get("y", []), float)
     if len(x) == 0 or len(x) != len(y) or np.any(np.diff(x) < 0) or np.any(np.diff(y) < 0):
         raise ValueError(f"{where}: breakpoints are empty, of unequal length or not increasing; refit the prior")
-    if "higher_is_better" not in prior["metric_spec"]:
+    if not isinstance(prior["metric_spec"], dict) or "higher_is_better" not in prior["metric_spec"]:
         raise ValueError(f"{where}: metric_spec lacks 'higher_is_better'")
+    if prior["metric_spec"].get("name", prior["metric"]) != prior["metric"]:
+        raise ValueError(f"{where}: metric '{prior['metric']}' but metric_spec is for "
+                         f"'{prior['metric_spec'].get('name')}': the file is damaged; refit the prior")
+    if np.any((y < 0) | (y > 1)):  # top1, top5 and p_true are all in [0, 1]
+        raise ValueError(f"{where}: expected performance outside [0, 1] in the breakpoints; refit the prior")
+    fits = (prior.get("bootstrap") or {}).get("fits") if isinstance(prior.get("bootstrap"), dict) else None
+    if prior.get("bootstrap") is not None and not isinstance(prior.get("bootstrap"), dict) or \
+            fits is not None and not (isinstance(fits, list) and all(
+                isinstance(f, dict) and len(f.get("x", [])) == len(f.get("y", [])) > 0 for f in fits)):
+        raise ValueError(f"{where}: the bootstrap fits are damaged; refit the prior (or delete 'bootstrap')")
     return prior
 
 

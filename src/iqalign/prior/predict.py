@@ -148,10 +148,16 @@ def predict(images: str | Path, prior: dict, *, out: str | Path | None = None, n
             scores = score_images(str(images), prior, tmp, workers=workers, limit=limit, source_kind=source_kind,
                                   engine=engine, quiet=quiet)
         scored_in = None
+    if prior["metric"] not in scores:
+        raise ValueError(f"no column '{prior['metric']}' in the scores of {images}")
+    # unreadable: an error and no metric value at all; an image whose one metric is undefined (a flat
+    # image has no BRISQUE) is readable and counted in n_missing_metric instead
     errors = scores["error"].fillna("").astype(bool) if "error" in scores else pd.Series(False, index=scores.index)
-    values = scores.loc[~errors, prior["metric"]].to_numpy(dtype=float) if prior["metric"] in scores else np.array([])
+    metric_cols = [c for c in scores.columns if c not in ("path", "image_id", "label", "error")]
+    errors &= scores[metric_cols].isna().all(axis=1)
+    values = scores.loc[~errors, prior["metric"]].to_numpy(dtype=float)
     if len(values) == 0:
-        raise ValueError(f"no usable image in {images} ({int(errors.sum())} with errors)")
+        raise ValueError(f"no usable image in {images} ({int(errors.sum())} unreadable)")
     result = predict_from_values(prior, values, n_boot=n_boot, level=level, seed=seed)
     result.update({"images": str(images), "scores": scored_in, "n_errors": int(errors.sum()),
                    "n_images": int(len(scores)), "prior": _provenance(prior),

@@ -164,25 +164,34 @@ def _group_values(scores: pd.DataFrame, config: dict) -> tuple[str | None, pd.Se
     class when the images have labels."""
     group_by = list((config.get("config") or {}).get("group_by") or [])
     notes = []
+    candidates = []  # (name, values) in the order of --group-by, then the class as a fallback
     for g in group_by:
         if g == "class":
             if "label" in scores and scores["label"].notna().any():
-                return "class", pd.Series(_class_names(scores["label"]), index=scores.index), ""
-            notes.append("class: the images have no labels")
+                candidates.append(("class", pd.Series(_class_names(scores["label"]), index=scores.index)))
+            else:
+                notes.append("class: the images have no labels")
         elif g == "folder":
             if "image_id" in scores:
                 vals = [str(PurePosixPath(str(i)).parent) for i in scores["image_id"]]
-                return "folder", pd.Series(vals, index=scores.index), ""
+                candidates.append(("folder", pd.Series(vals, index=scores.index)))
         elif g in scores.columns:
-            return g, scores[g].astype("string").fillna(_NO_GROUP).astype(str), ""
+            candidates.append((g, scores[g].astype("string").fillna(_NO_GROUP).astype(str)))
         else:
             source = (config.get("config") or {}).get("source")
             values = _manifest_column(source, g, scores) if source else None
             if values is not None:
-                return g, values, ""
-            notes.append(f"{g}: the manifest column could not be read again")
-    if "label" in scores and scores["label"].notna().any():
-        return "class", pd.Series(_class_names(scores["label"]), index=scores.index), "; ".join(notes)
+                candidates.append((g, values))
+            else:
+                notes.append(f"{g}: the manifest column could not be read again")
+    if "label" in scores and scores["label"].notna().any() and "class" not in group_by:
+        candidates.append(("class", pd.Series(_class_names(scores["label"]), index=scores.index)))
+    for name, values in candidates:  # the first grouping with something to box-plot
+        if (values.value_counts() >= 2).any():
+            return name, values, "; ".join(notes)
+        notes.append(f"{name}: every group has a single image")
+    if candidates:  # nothing to box-plot anywhere: the first one, so the section can say why
+        return candidates[0][0], candidates[0][1], "; ".join(notes[:-len(candidates)])
     return None, None, "; ".join(notes)
 
 
@@ -358,6 +367,8 @@ def _resolve_image(path: str, score_dir: Path, source: str | None) -> Path:
 def _gallery(score_dir: Path, scores: pd.DataFrame, specs: list[dict], config: dict, per_metric: int) -> str:
     worst = _read_csv(score_dir / "worst.csv")
     hib = _directions(specs)
+    if worst is not None and worst.empty and (config.get("config") or {}).get("worst_n") == 0:
+        return _note("No gallery: the scores were summarised with --worst 0.")
     if worst is None or worst.empty:
         try:
             from iqalign.audit import worst_images
