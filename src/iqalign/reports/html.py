@@ -483,15 +483,23 @@ def _pick_target(frame: pd.DataFrame) -> str | None:
     return None
 
 
-def _heatmaps(bench: Path) -> str:
-    sens = _read_csv(bench / "sensitivity.csv")
-    if sens is None or sens.empty:
-        return _note("sensitivity.csv is missing or empty in the benchmark folder.")
-    target = _pick_target(sens)
+def _first_model_table(bench: Path, name: str):
+    """(rows of ``name`` for the first model and the preferred target, model, target) or a note."""
+    table = _read_csv(bench / name)
+    if table is None or table.empty:
+        return _note(f"{name} is missing or empty in the benchmark folder.")
+    target = _pick_target(table)
     if target is None:
-        return _note("sensitivity.csv has no p_true / top1 rows.")
-    model = str(sens["model"].iloc[0])
-    sub = sens[(sens["model"] == model) & (sens["target"] == target)]
+        return _note(f"{name} has no p_true / top1 rows.")
+    model = str(table["model"].iloc[0])
+    return table[(table["model"] == model) & (table["target"] == target)], model, target
+
+
+def _heatmaps(bench: Path) -> str:
+    found = _first_model_table(bench, "sensitivity.csv")
+    if isinstance(found, str):
+        return found
+    sub, model, target = found
     cells = sub[sub["kind"] == "cell"].copy()
     if cells.empty:
         return _note("sensitivity.csv has no cell rows.")
@@ -541,14 +549,10 @@ def _heatmaps(bench: Path) -> str:
 
 
 def _decomposition(bench: Path) -> str:
-    dec = _read_csv(bench / "decomposition.csv")
-    if dec is None or dec.empty:
-        return _note("decomposition.csv is missing or empty in the benchmark folder.")
-    target = _pick_target(dec)
-    if target is None:
-        return _note("decomposition.csv has no p_true / top1 rows.")
-    model = str(dec["model"].iloc[0])
-    sub = dec[(dec["model"] == model) & (dec["target"] == target)]
+    found = _first_model_table(bench, "decomposition.csv")
+    if isinstance(found, str):
+        return found
+    sub, model, target = found
     metrics = list(dict.fromkeys(sub["metric"]))
     if not metrics:
         return _note("decomposition.csv has no rows for this model.")
