@@ -1,7 +1,7 @@
 """Image sources: find images and their ImageNet labels, and decode them to one RGB convention."""
 from __future__ import annotations
 
-from .decode import MAX_ASPECT, MIN_SIDE, ImageDecodeError, fixed_view, load_rgb, load_view, to_rgb
+from .decode import MAX_ASPECT, MIN_SIDE, ImageDecodeError, ImageTooSmallError, fixed_view, load_rgb, load_view, to_rgb
 from .discover import IMAGE_EXTENSIONS, discover, is_image_file
 from .imagenet_classes import NUM_CLASSES, class_name, class_table, class_wnid, resolve_label
 from .records import ImageRecord, SourceProblem
@@ -12,6 +12,7 @@ __all__ = [
     "MIN_SIDE",
     "NUM_CLASSES",
     "ImageDecodeError",
+    "ImageTooSmallError",
     "ImageRecord",
     "SourceProblem",
     "class_name",

@@ -36,7 +36,7 @@ from typing import Callable, TypeVar
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["DRAFT_FACTOR", "MAX_ASPECT", "MIN_SIDE", "ImageDecodeError", "fixed_view", "load_rgb", "load_view", "to_rgb"]
+__all__ = ["DRAFT_FACTOR", "MAX_ASPECT", "MIN_SIDE", "ImageDecodeError", "ImageTooSmallError", "fixed_view", "load_rgb", "load_view", "to_rgb"]
 
 MIN_SIDE = 16
 """Smallest width and height, in pixels, that :func:`load_view` accepts."""
@@ -62,6 +62,14 @@ class ImageDecodeError(ValueError):
 
     def __reduce__(self):  # keep it picklable across worker processes
         return (type(self), (self.path, self.reason))
+
+
+class ImageTooSmallError(ImageDecodeError):
+    """The image decodes, but is smaller than :data:`MIN_SIDE` on a side (the message says so, not "cannot decode")."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        ValueError.__init__(self, f"image {path} is too small: {reason}")
+        self.path, self.reason = str(path), reason
 
 
 def _round_div(numerator: np.ndarray, denominator: int) -> np.ndarray:
@@ -261,7 +269,7 @@ def load_view(
     def view(image: Image.Image) -> np.ndarray:
         width, height = image.size
         if min(height, width) < min_side:
-            raise ImageDecodeError(path, f"image is {width}x{height} px; at least {min_side} px per side needed")
+            raise ImageTooSmallError(path, f"image is {width}x{height} px; at least {min_side} px per side needed")
         if image.mode == "RGB":
             return _view_of_pil(image, size, resize_to)
         return fixed_view(to_rgb(image), size=size, resize_to=resize_to)
