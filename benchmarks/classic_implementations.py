@@ -33,15 +33,9 @@ score). Prints markdown.
 """
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-             "NUMEXPR_NUM_THREADS"):
-    os.environ[_var] = "1"
+import _one_thread  # noqa: F401 - first: one thread for BLAS / OpenMP / OpenCV
 
 import cv2  # noqa: E402
-
-cv2.setNumThreads(1)
 
 import argparse  # noqa: E402
 import csv  # noqa: E402

@@ -21,16 +21,11 @@ process to core N (Linux). Prints markdown.
 """
 from __future__ import annotations
 
-import os
+import _one_thread  # noqa: F401 - first: one thread for BLAS / OpenMP / OpenCV
 
-# Before numpy / scipy / OpenCV are imported: their thread pools read these at load time.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-             "NUMEXPR_NUM_THREADS"):
-    os.environ[_var] = "1"
+import os  # noqa: E402
 
 import cv2  # noqa: E402
-
-cv2.setNumThreads(1)
 
 import argparse  # noqa: E402
 import csv  # noqa: E402

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -179,13 +180,19 @@ def cli(argv):
     return commands[args.command](args)
 
 
-def test_cli_calibrate_then_predict_on_a_score_folder(tmp_path, capsys):
+def calibrated(tmp_path, n_boot: int) -> Path:
+    """``iqalign calibrate`` on step rows (metric ``tq``); the prior file's path."""
     rows = step_rows()
     rows["tq"] = rows["q"]
     bench = write_benchmark(tmp_path / "bench", rows)
     prior_path = tmp_path / "prior.json"
     assert cli(["calibrate", str(bench), "--model", MODEL, "--metric", "tq", "--out", str(prior_path),
-                "--n-boot", "5"]) == 0
+                "--n-boot", str(n_boot)]) == 0
+    return prior_path
+
+
+def test_cli_calibrate_then_predict_on_a_score_folder(tmp_path, capsys):
+    prior_path = calibrated(tmp_path, n_boot=5)
     assert "3 breakpoints" in capsys.readouterr().out
     scores = tmp_path / "scores"
     scores.mkdir()
@@ -242,12 +249,7 @@ def test_damaged_or_inconsistent_priors_are_refused(tmp_path):
 
 
 def test_predict_counts_undefined_metric_apart_from_unreadable(tmp_path, capsys):
-    rows = step_rows()
-    rows["tq"] = rows["q"]
-    bench = write_benchmark(tmp_path / "bench", rows)
-    prior_path = tmp_path / "prior.json"
-    assert cli(["calibrate", str(bench), "--model", MODEL, "--metric", "tq", "--out", str(prior_path),
-                "--n-boot", "0"]) == 0
+    prior_path = calibrated(tmp_path, n_boot=0)
     scores = tmp_path / "scores"
     scores.mkdir()
     # c: unreadable (no value at all); d: readable, but its metric is undefined (e.g. a flat image)
