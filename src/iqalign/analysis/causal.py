@@ -192,6 +192,79 @@ def _row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class PairedEffects:
+    """Per-unit paired effects on Q and M with intervals, and how the two agree across units (cells of a
+    grid benchmark, nodes of a condition graph); see :func:`paired_effects`."""
+
+    n_images: np.ndarray
+    q_base: np.ndarray
+    q_effect: np.ndarray
+    q_lo: np.ndarray
+    q_hi: np.ndarray
+    q_effect_sd: np.ndarray
+    m_base: np.ndarray
+    m_effect: np.ndarray
+    m_lo: np.ndarray
+    m_hi: np.ndarray
+    m_effect_sd: np.ndarray
+    n_defined: int
+    spearman: float
+    spearman_lo: float
+    spearman_hi: float
+    n_worse: object  # int, or pd.NA without intervals
+    hit_rate: float
+    false_alarm_rate: float
+
+
+def paired_effects(dq: np.ndarray, dy: np.ndarray, q_base: np.ndarray, y_base: np.ndarray, valid: np.ndarray,
+                   counts: np.ndarray, sd: float, sd_m: float, target: str, confidence: float,
+                   min_effect: float) -> PairedEffects:
+    """Mean over images of per-image paired differences ``dq``/``dy`` ``(G, U)`` for each of U units, with
+    percentile intervals from the image-bootstrap ``counts`` ``(B, G)``; effects in SD units (``sd``,
+    ``sd_m``); Spearman agreement of the Q and M effects across units; and the hit / false-alarm rates of
+    :func:`sensitivity_table` (M clearly worse: interval wholly on the worse side of 0 and at least
+    ``min_effect`` SD; Q clearly falls likewise). Entries where ``valid`` is False are ignored."""
+    vf = valid.astype(float)
+    dq, dy = np.where(valid, dq, 0.0), np.where(valid, dy, 0.0)
+    qc, yc = np.where(valid, q_base, 0.0), np.where(valid, y_base, 0.0)
+    nimg = valid.sum(axis=0)
+    units = valid.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q_eff, y_eff = dq.sum(0) / nimg, dy.sum(0) / nimg
+        q_cl, y_cl = qc.sum(0) / nimg, yc.sum(0) / nimg
+        if counts.shape[0]:
+            cv = counts @ vf
+            q_b, y_b = (counts @ dq) / cv, (counts @ dy) / cv
+        else:
+            q_b = y_b = np.zeros((0, units))
+        q_eff_sd = q_eff / sd if sd > 0 else np.full(units, np.nan)
+        y_eff_sd = y_eff / sd_m if sd_m > 0 else np.full(units, np.nan)
+    q_lo, q_hi = _interval(q_b, confidence)
+    y_lo, y_hi = _interval(y_b, confidence)
+    sel = np.flatnonzero(np.isfinite(q_eff) & np.isfinite(y_eff))
+    rho = float(_row_spearman(q_eff[sel][None, :], y_eff[sel][None, :])[0])
+    lo = hi = float("nan")
+    if counts.shape[0] and sel.size >= 3:
+        lo, hi = (float(v[0]) for v in _interval(_row_spearman(q_b[:, sel], y_b[:, sel])[:, None], confidence))
+    hit = false_alarm = float("nan")
+    n_worse: object = pd.NA
+    if counts.shape[0]:
+        ok = np.isfinite(q_lo) & np.isfinite(q_hi) & np.isfinite(y_lo) & np.isfinite(y_hi)
+        ok &= np.isfinite(q_eff_sd) & np.isfinite(y_eff_sd)
+        if target in LOWER_IS_BETTER_TARGETS:
+            worse = ok & (y_lo > 0) & (y_eff_sd >= min_effect)  # M clearly worse
+        else:
+            worse = ok & (y_hi < 0) & (y_eff_sd <= -min_effect)
+        q_falls = ok & (q_hi < 0) & (q_eff_sd <= -min_effect)  # Q clearly says quality fell
+        calm = ok & ~worse
+        n_worse = int(worse.sum())
+        hit = float(q_falls[worse].mean()) if worse.any() else float("nan")
+        false_alarm = float(q_falls[calm].mean()) if calm.any() else float("nan")
+    return PairedEffects(nimg, q_cl, q_eff, q_lo, q_hi, q_eff_sd, y_cl, y_eff, y_lo, y_hi, y_eff_sd, int(sel.size),
+                         rho, lo, hi, n_worse, hit, false_alarm)
+
+
 # --------------------------------------------------------------------------
 # Interventional sensitivity
 # --------------------------------------------------------------------------
@@ -274,55 +347,20 @@ def sensitivity_table(rows: pd.DataFrame, metrics: Sequence[str], models: Sequen
         sd_m = float(np.std(y[(mo, t)][both])) if both.any() else float("nan")
         ok_clean = np.isfinite(q[:, d.clean]) & np.isfinite(yy[:, d.clean])
         valid = np.isfinite(q[:, cells]) & np.isfinite(yy[:, cells]) & ok_clean[:, None]  # (G, C)
-        vf = valid.astype(float)
-        dq = np.where(valid, q[:, cells] - q[:, [d.clean]], 0.0)
-        dy = np.where(valid, yy[:, cells] - yy[:, [d.clean]], 0.0)
-        qc = np.where(valid, q[:, [d.clean]], 0.0)
-        yc = np.where(valid, yy[:, [d.clean]], 0.0)
-        nimg = valid.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            q_eff, y_eff = dq.sum(0) / nimg, dy.sum(0) / nimg
-            q_cl, y_cl = qc.sum(0) / nimg, yc.sum(0) / nimg
-            if counts.shape[0]:
-                cv = counts @ vf
-                q_b, y_b = (counts @ dq) / cv, (counts @ dy) / cv
-            else:
-                q_b = y_b = np.zeros((0, len(cells)))
-            q_eff_sd = q_eff / sd if sd > 0 else np.full(len(cells), np.nan)
-            y_eff_sd = y_eff / sd_m if sd_m > 0 else np.full(len(cells), np.nan)
-        q_lo, q_hi = _interval(q_b, confidence)
-        y_lo, y_hi = _interval(y_b, confidence)
+        e = paired_effects(q[:, cells] - q[:, [d.clean]], yy[:, cells] - yy[:, [d.clean]],
+                           np.broadcast_to(q[:, [d.clean]], valid.shape), np.broadcast_to(yy[:, [d.clean]], valid.shape),
+                           valid, counts, sd, sd_m, t, confidence, min_effect)
         for j, k in enumerate(cells):
             out.append(dict(metric=m, model=mo, target=t, kind="cell", condition=d.cell_names[k],
                             corruption=d.cell_corruption[k], severity=d.cell_severity[k],
-                            n_images=int(nimg[j]), n_cells=1, q_clean=q_cl[j], q_effect=q_eff[j],
-                            q_effect_lo=q_lo[j], q_effect_hi=q_hi[j], q_effect_sd=q_eff_sd[j],
-                            m_clean=y_cl[j], m_effect=y_eff[j], m_effect_lo=y_lo[j], m_effect_hi=y_hi[j],
-                            m_effect_sd=y_eff_sd[j]))
-        sel = np.flatnonzero(np.isfinite(q_eff) & np.isfinite(y_eff))
-        rho = float(_row_spearman(q_eff[sel][None, :], y_eff[sel][None, :])[0])
-        lo = hi = float("nan")
-        if counts.shape[0] and sel.size >= 3:
-            lo, hi = (float(v[0]) for v in _interval(_row_spearman(q_b[:, sel], y_b[:, sel])[:, None],
-                                                     confidence))
-        hit = false_alarm = float("nan")
-        n_worse = pd.NA
-        if counts.shape[0]:
-            ok = np.isfinite(q_lo) & np.isfinite(q_hi) & np.isfinite(y_lo) & np.isfinite(y_hi)
-            ok &= np.isfinite(q_eff_sd) & np.isfinite(y_eff_sd)
-            if t in LOWER_IS_BETTER_TARGETS:
-                worse = ok & (y_lo > 0) & (y_eff_sd >= min_effect)  # M clearly worse
-            else:
-                worse = ok & (y_hi < 0) & (y_eff_sd <= -min_effect)
-            q_falls = ok & (q_hi < 0) & (q_eff_sd <= -min_effect)  # Q clearly says quality fell
-            calm = ok & ~worse
-            n_worse = int(worse.sum())
-            hit = float(q_falls[worse].mean()) if worse.any() else float("nan")
-            false_alarm = float(q_falls[calm].mean()) if calm.any() else float("nan")
+                            n_images=int(e.n_images[j]), n_cells=1, q_clean=e.q_base[j], q_effect=e.q_effect[j],
+                            q_effect_lo=e.q_lo[j], q_effect_hi=e.q_hi[j], q_effect_sd=e.q_effect_sd[j],
+                            m_clean=e.m_base[j], m_effect=e.m_effect[j], m_effect_lo=e.m_lo[j], m_effect_hi=e.m_hi[j],
+                            m_effect_sd=e.m_effect_sd[j]))
         out.append(dict(metric=m, model=mo, target=t, kind="agreement", condition="all", corruption="all",
-                        severity=pd.NA, n_images=int(valid.any(axis=1).sum()), n_cells=int(sel.size),
-                        spearman=rho, spearman_lo=lo, spearman_hi=hi, n_worse_cells=n_worse, hit_rate=hit,
-                        false_alarm_rate=false_alarm))
+                        severity=pd.NA, n_images=int(valid.any(axis=1).sum()), n_cells=e.n_defined,
+                        spearman=e.spearman, spearman_lo=e.spearman_lo, spearman_hi=e.spearman_hi,
+                        n_worse_cells=e.n_worse, hit_rate=e.hit_rate, false_alarm_rate=e.false_alarm_rate))
     table = pd.DataFrame(out, columns=SENSITIVITY_COLUMNS)
     table["severity"] = table["severity"].astype("Int64")
     table["n_worse_cells"] = table["n_worse_cells"].astype("Int64")

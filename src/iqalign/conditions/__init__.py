@@ -7,8 +7,8 @@ from __future__ import annotations
 import importlib.resources
 
 from .graph import (DEFAULT_STAGE, DISTRIBUTIONS, LATENT, STAGES, TRANSFORMS, ConditionGraph, Distribution,
-                    GraphError, Node, Step, apply_graph_sample, check_interventions, load_graph, node_rng,
-                    parse_interventions, plan, row_fields, sample)
+                    GraphError, Node, Step, apply_graph_sample, check_interventions, graph_to_dict, load_graph,
+                    node_rng, parse_interventions, plan, row_fields, sample)
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -39,6 +39,6 @@ def resolve_graph(spec: str) -> ConditionGraph:
 
 
 __all__ = ["DEFAULT_STAGE", "DISTRIBUTIONS", "LATENT", "STAGES", "TRANSFORMS", "ConditionGraph", "Distribution",
-           "GraphError", "Node", "Step", "apply_graph_sample", "check_interventions", "list_graphs",
+           "GraphError", "Node", "Step", "apply_graph_sample", "check_interventions", "graph_to_dict", "list_graphs",
            "load_example", "load_graph", "node_rng", "parse_interventions", "plan", "resolve_graph",
            "row_fields", "sample"]

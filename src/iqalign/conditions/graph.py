@@ -367,6 +367,23 @@ def load_graph(source: str | Path | Mapping[str, Any] | ConditionGraph) -> Condi
     return ConditionGraph(name=gname, nodes=nodes, order=order, description=str(raw.get("description", "")))
 
 
+def graph_to_dict(graph: ConditionGraph) -> dict[str, Any]:
+    """The graph as the plain mapping ``load_graph`` reads (``load_graph(graph_to_dict(g)) == g``): for
+    config.json and for the fingerprint that keeps a changed graph from resuming old results."""
+    nodes: dict[str, Any] = {}
+    for name in graph.order:
+        n = graph.nodes[name]
+        spec: dict[str, Any] = {"transform": n.transform, "stage": n.stage, "range": list(n.range)}
+        if n.distribution is not None:
+            spec["distribution"] = {"type": n.distribution.type, **dict(n.distribution.params)}
+        else:
+            spec.update(parents=dict(n.parents), bias=n.bias, noise_sd=n.noise_sd)
+        if n.description:
+            spec["description"] = n.description
+        nodes[name] = spec
+    return {"name": graph.name, "description": graph.description, "nodes": nodes}
+
+
 # --- Interventions -----------------------------------------------------------------------------------------
 
 def parse_interventions(items: Iterable[str] | None, graph: ConditionGraph | None = None) -> dict[str, float]:

@@ -13,7 +13,7 @@ import sys
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ class BenchmarkConfig:
     source: str
     out: str
     corruptions: list[str] | None = None  # None: all 19
-    severities: list[int] = field(default_factory=lambda: [1, 3, 5])
+    severities: list[int] | None = None  # None: 1, 3, 5 (grid mode)
     metrics: list[str] | None = None  # None: every available metric that fits the labels
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     references: list[str] = field(default_factory=lambda: list(DEFAULT_REFERENCES))
@@ -64,8 +64,13 @@ class BenchmarkConfig:
     engine: str = "onnx"  # "onnx" (ONNX Runtime, exported once and cached), "torch" (PyTorch eager) or
     #                       "ray" (ONNX Runtime in Ray actors: the same rows as "onnx")
     ray_address: str | None = None  # engine "ray": cluster to attach to (default: $RAY_ADDRESS, else a local instance)
+    graph: str | None = None  # a condition graph (example name or .yaml/.json path) in place of the grid
+    samples_per_image: int = 3  # graph mode: draws of the graph per photo
+    interventions: dict[str, float] | list[str] | None = None  # graph mode: do() for the whole run
+    node_effects: bool = True  # graph mode: low/high contrast of every node not fixed by ``interventions``
 
     def __post_init__(self) -> None:
+        self._check_graph_mode()
         self.source = str(Path(self.source).expanduser().resolve())
         self.corruptions = _names(self.corruptions)
         self.metrics = _names(self.metrics)
@@ -75,12 +80,15 @@ class BenchmarkConfig:
             raise ValueError("--metrics is empty; leave it out to use every available metric")
         self.models = _names(self.models) or []
         self.references = _names(self.references) or []
-        if isinstance(self.severities, (int, str)):
-            self.severities = [int(s) for s in str(self.severities).split(",") if s.strip()]
-        self.severities = sorted(set(int(s) for s in self.severities))
-        if not any(s > 0 for s in self.severities):
-            raise ValueError(f"give at least one severity 1-5 (--severities); got {self.severities or 'none'}: "
-                             "clean views are always included, and a clean-only run intervenes on nothing")
+        if self.graph is None:
+            if self.severities is None:
+                self.severities = [1, 3, 5]
+            if isinstance(self.severities, (int, str)):
+                self.severities = [int(s) for s in str(self.severities).split(",") if s.strip()]
+            self.severities = sorted(set(int(s) for s in self.severities))
+            if not any(s > 0 for s in self.severities):
+                raise ValueError(f"give at least one severity 1-5 (--severities); got {self.severities or 'none'}: "
+                                 "clean views are always included, and a clean-only run intervenes on nothing")
         if not self.models:
             raise ValueError("give at least one target model (--models)")
         checks = [(self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
@@ -95,12 +103,47 @@ class BenchmarkConfig:
         check_engine(self.engine, self.ray_address)
         check_out_folder(self.out)
 
+    def _check_graph_mode(self) -> None:
+        """Graph mode replaces the grid: resolve and validate the graph and the run's do() up front."""
+        if self.graph is None:
+            if self.interventions:
+                raise ValueError("--intervene needs a condition graph (--conditions GRAPH)")
+            return
+        from ..conditions import parse_interventions, resolve_graph
+        from ..conditions import check_interventions
+
+        if self.corruptions is not None or self.severities is not None:
+            raise ValueError("--conditions GRAPH replaces the corruption x severity grid: leave out --corruptions "
+                             "and --severities")
+        if self.samples_per_image < 1:
+            raise ValueError(f"samples_per_image must be >= 1, got {self.samples_per_image}")
+        graph = resolve_graph(str(self.graph))
+        if Path(str(self.graph)).suffix.lower() in (".yaml", ".yml", ".json"):
+            self.graph = str(Path(self.graph).expanduser().resolve())
+        if isinstance(self.interventions, Mapping):
+            self.interventions = check_interventions(graph, self.interventions)
+        else:
+            self.interventions = parse_interventions(self.interventions, graph)
+
+    def condition_graph(self):
+        """The run's :class:`~iqalign.conditions.ConditionGraph` (None in grid mode)."""
+        from ..conditions import resolve_graph
+
+        return None if self.graph is None else resolve_graph(str(self.graph))
+
     def fingerprint(self) -> dict:
         """The settings that decide the rows. ``engine`` is the inference engine: ``ray`` runs ONNX
-        Runtime, so a folder started with ``onnx`` resumes with ``ray`` and the other way round."""
+        Runtime, so a folder started with ``onnx`` resumes with ``ray`` and the other way round. Graph mode
+        adds the graph's full definition (not its file name), so an edited graph never resumes old parts."""
         keys = ("source", "corruptions", "severities", "metrics", "models", "references", "limit", "seed",
                 "view_size", "resize_to", "chunk_images", "source_kind")
-        return {**{k: getattr(self, k) for k in keys}, "engine": inference_engine(self.engine)}
+        out = {**{k: getattr(self, k) for k in keys}, "engine": inference_engine(self.engine)}
+        if self.graph is not None:
+            from ..conditions import graph_to_dict
+
+            out.update(graph=graph_to_dict(self.condition_graph()), samples_per_image=self.samples_per_image,
+                       interventions=dict(self.interventions or {}), node_effects=self.node_effects)
+        return out
 
 
 def check_out_folder(out: str) -> None:
@@ -148,6 +191,33 @@ class BenchmarkWork(ChunkWork):
     view_size: int
     resize_to: int
     engine: str  # inference engine: "onnx" or "torch"
+    graph: Any = None  # a ConditionGraph: graph mode (``conditions`` is then empty)
+    samples: int = 0
+    interventions: tuple[tuple[str, float], ...] = ()
+    node_effects: bool = True
+
+    def views(self, image_id: str) -> list[tuple[dict, Callable[[np.ndarray], np.ndarray]]]:
+        """Each view of one photo: its row fields and how to make it from the photo's base view."""
+        if self.graph is None:
+            return [({"condition": c.key, "corruption": c.corruption, "severity": c.severity},
+                     lambda base, c=c: apply_condition(base, c, seed=self.seed, image_id=image_id))
+                    for c in self.conditions]
+        from ..conditions import apply_graph_sample
+        from ..conditions.design import CLEAN, graph_views
+
+        out = []
+        for v in graph_views(self.graph, image_id, seed=self.seed, samples=self.samples,
+                             interventions=dict(self.interventions), node_effects=self.node_effects):
+            fields = {"corruption": "none" if v.arm == CLEAN else "graph", "severity": 0.0 if v.arm == CLEAN
+                      else float("nan"), **v.fields(self.graph)}
+            if v.arm == CLEAN:
+                make = np.array
+            else:
+                def make(base, v=v):
+                    return apply_graph_sample(base, self.graph, v.values, seed=self.seed,
+                                              image_id=v.apply_id(image_id))[0]
+            out.append((fields, make))
+        return out
 
     def model_names(self) -> list[str]:
         return list(dict.fromkeys(self.targets + (self.references if self.task_metrics else ())))
@@ -161,20 +231,20 @@ class BenchmarkWork(ChunkWork):
             base = load_view(record.path, size=self.view_size, resize_to=self.resize_to)
         except (ImageDecodeError, OSError, ValueError) as exc:
             return {"error": str(exc)}
-        views, values, problems = [], [], []
-        for cond in self.conditions:
+        views, values, metas, problems = [], [], [], []
+        for meta, make in self.views(record.image_id):
+            where = meta["condition"] + (f" (draw {meta['sample']})" if meta.get("sample", -1) >= 0 else "")
             try:
-                view = apply_condition(base, cond, seed=self.seed, image_id=record.image_id)
+                view = make(base)
             except Exception as exc:
-                problems.append(f"{cond.key}: intervention failed: {type(exc).__name__}: {exc}")
-                views.append(None)
-                values.append({})
+                problems.append(f"{where}: intervention failed: {type(exc).__name__}: {exc}")
                 continue
             vals, errs = image_metric_values(view, metrics)
-            problems += [f"{cond.key}: {e}" for e in errs]
+            problems += [f"{where}: {e}" for e in errs]
             views.append(view)
             values.append(vals)
-        return {"views": views, "values": values, "problems": problems}
+            metas.append(meta)
+        return {"views": views, "values": values, "metas": metas, "problems": problems}
 
     def finish(self, records, prepared) -> tuple[pd.DataFrame, list[dict]]:
         """Run the models on the prepared views of one chunk and build its rows."""
@@ -186,12 +256,9 @@ class BenchmarkWork(ChunkWork):
                 problems.append({"path": str(record.path), "reason": prep["error"]})
                 continue
             problems += [{"path": str(record.path), "reason": p} for p in prep["problems"]]
-            for cond, view, vals in zip(self.conditions, prep["views"], prep["values"]):
-                if view is None:
-                    continue
+            for fields, view, vals in zip(prep["metas"], prep["views"], prep["values"]):
                 meta.append({"image_id": record.image_id, "path": str(record.path), "label": record.label,
-                             "class_name": record.class_name, "condition": cond.key, "corruption": cond.corruption,
-                             "severity": cond.severity, **vals})
+                             "class_name": record.class_name, **fields, **vals})
                 views.append(view)
         frame = pd.DataFrame(meta)
         if not views:
@@ -214,7 +281,8 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
 
     Returns a dict with the rows and alignment DataFrames, the problems and the output folder.
     """
-    conditions = condition_grid(config.corruptions, config.severities)
+    graph = config.condition_graph()
+    conditions = condition_grid(config.corruptions, config.severities) if graph is None else []
     records, found_problems = discover(config.source, kind=config.source_kind)
     problems = [{"path": str(p.path), "reason": p.reason} for p in found_problems]
     problems += [{"path": str(r.path), "reason": "no label (the benchmark needs the true class)"}
@@ -234,7 +302,8 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
                          "(--references)")
     work = BenchmarkWork(tuple(conditions), config.seed, tuple(m.name for m in image_metrics),
                          tuple(m.name for m in task_metrics), tuple(targets), tuple(references), config.view_size,
-                         config.resize_to, inference_engine(config.engine))
+                         config.resize_to, inference_engine(config.engine), graph, config.samples_per_image,
+                         tuple((config.interventions or {}).items()), config.node_effects)
     work.load_models()  # fail early (bad name) and export once, before the work
 
     out = Path(config.out)
@@ -242,8 +311,17 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     store = PartStore(out, {**config.fingerprint(), "images": records_digest(records)})
     chunks = [records[i:i + config.chunk_images] for i in range(0, len(records), config.chunk_images)]
     todo = [i for i in range(len(chunks)) if not store.done(i)]
+    if graph is not None:
+        from ..conditions.design import views_per_image
+
+        per_image = views_per_image(graph, config.samples_per_image, config.interventions, config.node_effects)
+        what = f"{per_image} views (graph {graph.name}: clean + {config.samples_per_image} draws" + (
+            f" x (1 + 2 x {(per_image - 1) // config.samples_per_image // 2} node contrasts))"
+            if config.node_effects else ")")
+    else:
+        what = f"{len(conditions)} conditions"
     if not quiet:
-        print(f"iqalign benchmark: {len(records)} images x {len(conditions)} conditions, "
+        print(f"iqalign benchmark: {len(records)} images x {what}, "
               f"{len(metrics)} metrics, targets {targets}, references {references}; "
               f"{len(chunks) - len(todo)}/{len(chunks)} chunks already done", file=sys.stderr, flush=True)
 
@@ -260,7 +338,10 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     pd.DataFrame(problems, columns=["path", "reason"]).to_csv(out / "problems.csv", index=False)
 
     saved_config = {
-        "command": "benchmark", "config": asdict(config), "conditions": [c.key for c in conditions],
+        "command": "benchmark", "config": asdict(config),
+        "conditions": [c.key for c in conditions] if graph is None else
+        (list(dict.fromkeys(rows["condition"])) if len(rows) else []),
+        **({"graph": graph_record(config, graph)} if graph is not None else {}),
         "targets": targets, "references": references,
         "excluded_pairs": [{"metric": m.name, "model": t, "why": "model is one of the references"}
                            for m in task_metrics for t in targets if t in references],
@@ -275,10 +356,30 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     return {"rows": rows, "alignment": alignment, "out": out, "problems": problems}
 
 
-def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> pd.DataFrame:
-    """Alignment from rows (left out: task metrics whose references include the model); csv + md."""
-    from ..analysis import alignment_table
+def graph_record(config: BenchmarkConfig, graph) -> dict:
+    """config.json's account of a graph run: the full graph, its draws, the run's do() and the contrasts."""
+    from ..conditions import graph_to_dict
+    from ..conditions.design import contrast_levels, contrasted_nodes, views_per_image
 
+    nodes = contrasted_nodes(graph, config.interventions or {}) if config.node_effects else []
+    return {"spec": config.graph, "definition": graph_to_dict(graph), "samples_per_image": config.samples_per_image,
+            "interventions": dict(config.interventions or {}),
+            "contrasts": {n: list(contrast_levels(graph, n)) for n in nodes},
+            "apply_order": [n for n in graph.apply_order()],
+            "views_per_image": views_per_image(graph, config.samples_per_image, config.interventions,
+                                               config.node_effects)}
+
+
+def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> pd.DataFrame:
+    """Alignment from rows (left out: task metrics whose references include the model); csv + md.
+    Graph runs: alignment on the graph's observational draws, and node effects in place of cell sensitivity."""
+    from ..analysis import alignment_table
+    from .graph_analysis import observed_rows, write_graph_causal_analysis
+
+    all_rows = rows
+    graph_mode = "graph" in saved_config
+    if graph_mode:
+        rows = observed_rows(rows)
     specs = {m["name"]: m for m in saved_config["metrics"]}
     references = set(saved_config["references"])
     tables = []
@@ -292,7 +393,10 @@ def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: in
         columns=["metric", "model", "target", "scope", "n", "spearman", "spearman_lo", "spearman_hi", "kendall", "auroc"])
     alignment.to_csv(out / "alignment.csv", index=False)
     (out / "alignment.md").write_text(render_alignment_md(alignment, rows, saved_config, n_boot))
-    write_causal_analysis(out, rows, saved_config, n_boot=n_boot, seed=seed)
+    if graph_mode:
+        write_graph_causal_analysis(out, all_rows, saved_config, n_boot=n_boot, seed=seed, n_perm=N_PERM)
+    else:
+        write_causal_analysis(out, rows, saved_config, n_boot=n_boot, seed=seed)
     return alignment
 
 
@@ -329,13 +433,23 @@ def render_alignment_md(alignment: pd.DataFrame, rows: pd.DataFrame, saved_confi
 
     cfg = saved_config["config"]
     conditions = saved_config["conditions"]
-    corruptions = list(dict.fromkeys(c.split("@")[0] for c in conditions if c != "clean"))
-    severities = sorted({int(c.split("@")[1]) for c in conditions if c != "clean"})
     n_images, references = saved_config["n_images"], saved_config["references"]
+    if "graph" in saved_config:
+        g = saved_config["graph"]
+        do = ", ".join(f"{k}={v:g}" for k, v in g["interventions"].items())
+        what = (f"conditions: {g['samples_per_image']} draw(s) per photo from condition graph "
+                f"`{g['definition']['name']}`" + (f" under do({do})" if do else "") + f"; the {len(rows)} "
+                "observational rows are analysed here (clean views and node contrasts: causal.md)")
+        per_photo = g["samples_per_image"]
+    else:
+        corruptions = list(dict.fromkeys(c.split("@")[0] for c in conditions if c != "clean"))
+        severities = sorted({int(c.split("@")[1]) for c in conditions if c != "clean"})
+        what = (f"conditions: clean + {len(corruptions)} corruptions x severities {severities} "
+                f"({len(conditions)} per photo, {len(rows)} rows)")
+        per_photo = len(conditions)
     head = [
         "# Alignment of quality metrics with model performance", "",
-        f"- images: {n_images} from `{cfg['source']}`; conditions: clean + {len(corruptions)} corruptions x "
-        f"severities {severities} ({len(conditions)} per photo, {len(rows)} rows); seed {cfg['seed']}",
+        f"- images: {n_images} from `{cfg['source']}`; {what}; seed {cfg['seed']}",
         f"- target models (performance M): {', '.join(saved_config['targets'])}",
         f"- reference models (task-guided metrics): {', '.join(references) or 'none'}"
         + (" (never scored against themselves)" if references else ""),
@@ -347,8 +461,9 @@ def render_alignment_md(alignment: pd.DataFrame, rows: pd.DataFrame, saved_confi
     if n_images < FEW_PHOTOS:
         head.append(f"- **only {n_images} photo(s)**: intervals over so few photos are unreliable; use more "
                     "photos before drawing conclusions")
-    if len(conditions) < 3:
-        head.append("- fewer than 3 conditions per photo: the `within` scope cannot be computed (n/a)")
+    if per_photo < 3:
+        head.append("- fewer than 3 conditions per photo: the `within` scope cannot be computed (n/a)"
+                    + (" (use --samples-per-image 3 or more)" if "graph" in saved_config else ""))
     families = {m["name"]: m["family"] for m in saved_config["metrics"]}
     return ("\n".join(head) + "\n\n## Overview\n\n" + overview_markdown(alignment, families)
             + "\n## Full table\n\n" + to_markdown(alignment) + "\n")
