@@ -29,6 +29,7 @@ def _tiny(name: str, seed: int) -> TorchClassifier:
 
 register_model("report_target", lambda: _tiny("report_target", 11))
 register_model("report_ref", lambda: _tiny("report_ref", 12))
+register_model("report_target2", lambda: _tiny("report_target2", 13))
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +68,26 @@ def bench_dir(photos, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def graph_bench_dir(photos, tmp_path_factory):
+    """A condition-graph benchmark (no sensitivity.csv; node_effects.csv instead) with two target models."""
+    out = tmp_path_factory.mktemp("report-graph-bench")
+    cfg = BenchmarkConfig(source=str(photos / "labels.csv"), out=str(out), graph="low_light_indoor", samples_per_image=2,
+                          metrics=["sharpness", "contrast", "task_maxprob"], models=["report_target", "report_target2"],
+                          references=["report_ref"], n_boot=30, workers=1, chunk_images=8)
+    run_benchmark(cfg, quiet=True)
+    assert (out / "node_effects.csv").is_file() and not (out / "sensitivity.csv").exists()
+    return out
+
+
+@pytest.fixture(scope="module")
 def report(score_dir, bench_dir):
     path = write_report(score_dir, bench_dir)
+    return path, path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def graph_report(score_dir, graph_bench_dir, tmp_path_factory):
+    path = write_report(score_dir, graph_bench_dir, tmp_path_factory.mktemp("graph-report") / "report.html")
     return path, path.read_text(encoding="utf-8")
 
 
@@ -104,6 +123,83 @@ def test_report_sections_and_numbers(report):
     assert html.count('src="data:image/jpeg;base64,') >= 3  # gallery thumbnails
     assert "<details><summary>score config.json</summary>" in html
     assert "broken.jpg" in html  # listed among the rows with an error
+
+
+def _section_ids(html: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)"', html)
+
+
+def _section_html(html: str, anchor: str) -> str:
+    start = html.index(f'<section id="{anchor}">')
+    return html[start:html.index("</section>", start)]
+
+
+def test_grid_report_sections_unchanged(report):
+    _, html = report
+    assert _section_ids(html) == ["overview", "distributions", "groups", "quantiles", "gallery", "alignment",
+                                  "sensitivity", "decomposition", "configuration"]
+    assert "Condition graph" not in html and 'id="graph"' not in html
+    sens = _section_html(html, "sensitivity")
+    assert sens.count("<img ") == 1 and 'class="note"' not in sens
+    assert "imaging conditions change" in _section_html(html, "decomposition")
+
+
+def test_graph_report_draws_node_effects(graph_report, graph_bench_dir):
+    _, html = graph_report
+    assert _section_ids(html) == ["overview", "distributions", "groups", "quantiles", "gallery", "alignment", "graph",
+                                  "decomposition", "configuration"]
+    assert 'href="#graph"' in html and 'href="#sensitivity"' not in html
+    assert "sensitivity.csv is missing" not in html and "could not be drawn" not in html
+    graph = _section_html(html, "graph")
+    assert "Condition graph: what moves the model, and which metrics follow" in graph
+    assert "condition graph <b>low_light_indoor</b>" in graph and "2 draw(s) per photo" in graph
+    effects = pd.read_csv(graph_bench_dir / "node_effects.csv")
+    models = list(dict.fromkeys(effects["model"]))
+    assert models == ["report_target", "report_target2"]
+    assert graph.count('<img class="plot"') == len(models)  # one figure per target model
+    for model in models:
+        assert f"target model {model} " in graph
+    nodes = list(dict.fromkeys(effects.loc[effects["kind"] == "node", "node"]))
+    config = json.loads((graph_bench_dir / "config.json").read_text())
+    assert nodes and set(nodes) == set(config["graph"]["contrasts"])
+    for node in nodes:
+        assert node in graph
+    assert 'class="note"' not in graph
+    srcs = _attributes(html, "src")
+    assert srcs and all(s.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for s in srcs)
+    assert "http://" not in html and "https://" not in html
+    # the decomposition copes with the graph's three scopes and says what "within" means here
+    dec = _section_html(html, "decomposition")
+    assert dec.count("<img ") == 1 and 'class="note"' not in dec and "draw of the graph" in dec
+    assert _section_html(html, "alignment").count("<table") == len(models)
+
+
+def test_graph_section_sorts_nodes_by_the_models_effect(graph_bench_dir):
+    from iqalign.reports.html import _graph_effects
+
+    effects = pd.read_csv(graph_bench_dir / "node_effects.csv")
+    html = _graph_effects(graph_bench_dir, json.loads((graph_bench_dir / "config.json").read_text()))
+    for model in ("report_target", "report_target2"):
+        rows = effects[(effects["model"] == model) & (effects["target"] == "p_true") & (effects["kind"] == "node")]
+        first = rows[rows["metric"] == rows["metric"].iloc[0]]
+        order = ", ".join(first.sort_values("m_effect", kind="stable")["node"])
+        assert f"most harmful to most helpful: {order})" in html
+    # no config.json: the section still draws, with "?" for the graph
+    html = _graph_effects(graph_bench_dir, None)
+    assert html.count("<img ") == 2 and "condition graph <b>?</b>" in html
+
+
+def test_graph_report_without_node_effects(score_dir, graph_bench_dir, tmp_path):
+    bench = tmp_path / "bench"
+    shutil.copytree(graph_bench_dir, bench, ignore=shutil.ignore_patterns("parts", "rows.parquet"))
+    (bench / "node_effects.csv").unlink()
+    cfg = json.loads((bench / "config.json").read_text())
+    cfg["graph"]["contrasts"] = {}
+    (bench / "config.json").write_text(json.dumps(cfg))
+    html = render_report(score_dir, bench)
+    assert 'id="graph"' in html and "run without node contrasts" in html
+    assert 'id="sensitivity"' not in html and "sensitivity.csv" not in html.split('id="configuration"')[0]
+    assert "could not be drawn" not in html
 
 
 def test_file_names_are_escaped(report):
@@ -168,9 +264,14 @@ def _run_chromium(exe: str, tmp_path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
-def test_chromium_renders_images_without_errors(report, tmp_path):
+@pytest.fixture(params=["grid", "graph"])
+def any_report(request):
+    return request.getfixturevalue("report" if request.param == "grid" else "graph_report")
+
+
+def test_chromium_renders_images_without_errors(any_report, tmp_path):
     exe = _chromium()
-    path, html = report
+    path, html = any_report
     done = _run_chromium(exe, tmp_path, "--virtual-time-budget=5000", "--dump-dom", path.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", done.stdout)
@@ -183,9 +284,9 @@ def test_chromium_renders_images_without_errors(report, tmp_path):
     assert not console, console
 
 
-def test_chromium_screenshot_is_not_blank(report, tmp_path):
+def test_chromium_screenshot_is_not_blank(any_report, tmp_path):
     exe = _chromium()
-    path, _ = report
+    path, _ = any_report
     shot = tmp_path / "shot.png"
     done = _run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", path.as_uri())
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]

@@ -7,7 +7,8 @@ names, metric names, configuration) is escaped with :func:`html.escape`.
 
 Sections: overview, distributions (histogram per metric), groups (box plots per class or
 ``--group-by`` column), quantile table, gallery of the lowest-quality images per metric, and with
-a benchmark folder the alignment table, sensitivity heat maps and the between/within
+a benchmark folder the alignment table, sensitivity heat maps (grid benchmarks) or the condition
+graph's node effects (graph benchmarks: ``node_effects.csv``) and the between/within
 decomposition; last the configuration. A missing piece (no labels, no benchmark, a metric
 without values, an unreadable image) renders a short note instead of failing.
 
@@ -548,7 +549,147 @@ def _heatmaps(bench: Path) -> str:
     return hint + _png(fig)
 
 
-def _decomposition(bench: Path) -> str:
+def _node_order(nodes: pd.DataFrame) -> list[str]:
+    """Nodes sorted by the model's effect, most harmful first (NaN last)."""
+    ranked = nodes.drop_duplicates("node").sort_values("m_effect", na_position="last", kind="stable")
+    return [str(n) for n in ranked["node"]]
+
+
+def _graph_figure(sub: pd.DataFrame, model: str, target: str) -> tuple[str, list[str]]:
+    """One figure for one target model: the model's effect per node (bars) beside the metrics' effects
+    (heat map, rows = the same nodes). Returns (<img>, node order)."""
+    nodes_rows = sub[sub["kind"] == "node"]
+    metrics = list(dict.fromkeys(nodes_rows["metric"]))
+    # the model's effect is the same for every metric up to missing values: take the most complete metric's
+    per_metric = nodes_rows.groupby("metric", sort=False)["n_images"].sum()
+    ref = nodes_rows[nodes_rows["metric"] == per_metric.idxmax()].drop_duplicates("node").set_index("node")
+    order = _node_order(ref.reset_index())
+    ref = ref.reindex(order)
+    agree = sub[sub["kind"] == "agreement"].drop_duplicates("metric").set_index("metric").reindex(metrics)
+    metrics = list(agree["spearman"].sort_values(ascending=False, na_position="last", kind="stable").index)
+    agree = agree.reindex(metrics)
+
+    grid = np.full((len(order), len(metrics) + 1), np.nan)  # column 0: the model, in SD units
+    sig = np.zeros_like(grid, dtype=bool)
+    grid[:, 0] = ref["m_effect_sd"].to_numpy(dtype=float)
+    sig[:, 0] = ((ref["m_effect_lo"] > 0) | (ref["m_effect_hi"] < 0)).to_numpy()
+    for j, metric in enumerate(metrics, start=1):
+        part = nodes_rows[nodes_rows["metric"] == metric].drop_duplicates("node").set_index("node").reindex(order)
+        grid[:, j] = part["q_effect_sd"].to_numpy(dtype=float)
+        sig[:, j] = ((part["q_effect_lo"] > 0) | (part["q_effect_hi"] < 0)).to_numpy()
+
+    plt = _pyplot()
+    n, k = len(order), grid.shape[1]
+    bar_w, cell_w = 3.6, 0.55
+    fig, (ax_bar, ax_map) = plt.subplots(
+        1, 2, figsize=(bar_w + 1.6 + cell_w * k + 1.4, 1.9 + 0.34 * n),
+        gridspec_kw={"width_ratios": [bar_w, cell_w * k], "wspace": 0.05}, sharey=True)
+    y = np.arange(n)
+    eff = ref["m_effect"].to_numpy(dtype=float)
+    lo, hi = ref["m_effect_lo"].to_numpy(dtype=float), ref["m_effect_hi"].to_numpy(dtype=float)
+    worse_is_up = target == "loss"
+    colours = ["#bbbbbb" if not (math.isfinite(e) and (a > 0 or b < 0)) else
+               ("#e45756" if (e > 0) == worse_is_up else "#4c78a8") for e, a, b in zip(eff, lo, hi)]
+    err = np.vstack([np.where(np.isfinite(lo), eff - lo, 0), np.where(np.isfinite(hi), hi - eff, 0)])
+    ax_bar.barh(y, np.nan_to_num(eff), color=colours, height=0.62, xerr=np.nan_to_num(np.clip(err, 0, None)),
+                error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#333"})
+    ax_bar.axvline(0, color="#666", linewidth=0.8)
+    labels = []
+    for node, r in ref.iterrows():
+        rng = f"{_fmt(r['low'], 2)}→{_fmt(r['high'], 2)}" if math.isfinite(r["low"]) and math.isfinite(r["high"]) else ""
+        labels.append(f"{node}  {rng}".rstrip())
+    ax_bar.set_yticks(y)
+    ax_bar.set_yticklabels(labels, fontsize=8)
+    ax_bar.set_ylim(n - 0.5, -0.5)
+    ax_bar.set_xlabel(f"effect on {target} (high − low)", fontsize=8)
+    ax_bar.tick_params(axis="x", labelsize=7)
+    ax_bar.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.3g}"))  # no offset text (tiny effects)
+    ax_bar.set_title(f"{model}: {target}", fontsize=9)
+    ax_bar.grid(axis="x", color="#eee", linewidth=0.6)
+    ax_bar.set_axisbelow(True)
+
+    finite = np.abs(grid[np.isfinite(grid)])
+    vmax = float(min(3.0, max(0.5, finite.max()))) if finite.size else 1.0
+    image = ax_map.imshow(grid, cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest")
+    for (i, j), v in np.ndenumerate(grid):
+        if not math.isfinite(v):
+            ax_map.text(j, i, "–", ha="center", va="center", fontsize=6.5, color="#999")
+            continue
+        strong = abs(v) > 0.6 * vmax
+        colour = ("white" if strong else "black") if sig[i, j] else ("#dddddd" if strong else "#777777")
+        text = f"{v:+.1f}" if abs(v) < 9.95 else f"{v:+.0f}"
+        ax_map.text(j, i, text, ha="center", va="center", fontsize=7, color=colour,
+                    fontweight="bold" if sig[i, j] else "normal")
+    ax_map.axvline(0.5, color="black", linewidth=1.2)
+    ax_map.set_xticks(range(k))
+    ax_map.set_xticklabels([f"model: {target}"] + metrics, fontsize=7.5, rotation=55, ha="left",
+                           rotation_mode="anchor")
+    ax_map.xaxis.tick_top()
+    ax_map.tick_params(axis="y", left=False)
+    # the agreement per metric under its column: Spearman across nodes of its effects with the model's
+    rho = agree["spearman"].to_numpy(dtype=float)
+    for j, r in enumerate(rho, start=1):
+        ax_map.text(j, n - 0.5 + 0.2, f"{r:+.2f}" if math.isfinite(r) else "–", ha="center", va="top",
+                    fontsize=7, color="#1d2430", fontweight="bold", clip_on=False)
+    ax_map.text(0, n - 0.5 + 0.2, "ρ:", ha="center", va="top", fontsize=7.5, color="#1d2430", clip_on=False)
+    ax_map.set_xlabel("ρ: agreement with the model's node effects\n(Spearman across nodes)", fontsize=7.5,
+                      labelpad=14)
+    cbar = fig.colorbar(image, ax=ax_map, shrink=0.85, pad=0.02,
+                        extend="both" if finite.size and finite.max() > vmax else "neither")
+    cbar.set_label("effect (SD units)", fontsize=7.5)
+    cbar.ax.tick_params(labelsize=7)
+    return _png(fig), order
+
+
+def _graph_effects(bench: Path, bench_config: dict | None) -> str:
+    table = _read_csv(bench / "node_effects.csv")
+    graph = (bench_config or {}).get("graph") or {}
+    if (table is None or table.empty) and graph and not graph.get("contrasts"):
+        return _note("This condition-graph benchmark was run without node contrasts (node effects off, or every "
+                     "node fixed by --intervene): no node effects to draw.")
+    if table is None or table.empty:
+        return _note("node_effects.csv is missing or empty in the benchmark folder.")
+    name = ((graph.get("definition") or {}).get("name")) or graph.get("spec") or "?"
+    draws = graph.get("samples_per_image")
+    interventions = graph.get("interventions") or {}
+    n_nodes = table.loc[table["kind"] == "node", "node"].nunique()
+    facts = [f"condition graph <b>{_e(name)}</b>",
+             f"{_e(draws if draws is not None else '?')} draw(s) per photo",
+             f"{_e(n_nodes)} contrasted nodes"]
+    if interventions:
+        facts.append("run under do(" + _e(", ".join(f"{k}={_fmt(v)}" for k, v in interventions.items())) + ")")
+    n_images = pd.to_numeric(table["n_images"], errors="coerce").max()
+    if math.isfinite(n_images):
+        facts.append(f"{_e(int(n_images))} photos")
+    parts = []
+    for model in dict.fromkeys(table["model"]):
+        sub = table[table["model"] == model]
+        target = _pick_target(sub)
+        if target is None:
+            parts.append(f"<h3>target model {_e(model)}</h3>" + _note("node_effects.csv has no p_true / top1 rows."))
+            continue
+        sub = sub[sub["target"] == target]
+        if not (sub["kind"] == "node").any():
+            parts.append(f"<h3>target model {_e(model)}</h3>" + _note("node_effects.csv has no node rows."))
+            continue
+        img, order = _graph_figure(sub, str(model), target)
+        parts.append(f'<h3>target model {_e(model)} <span class="muted">({_e(target)}; nodes from most harmful '
+                     f'to most helpful: {_e(", ".join(order))})</span></h3>' + img)
+    if not parts:
+        return _note("node_effects.csv has no node rows.")
+    hint = (f'<p class="hint">{" · ".join(facts)}. Each draw of the graph is also rendered with one node set to the '
+            'low and to the high end of its range, everything else shared; a node\'s <i>effect</i> is the mean over '
+            'photos of high − low. Left: the effect on the model with its 95% photo-bootstrap interval (red: worse, '
+            'blue: better, grey: the interval includes 0); nodes sorted from most harmful down. Right, on the same '
+            'rows: the effect on each metric in SD units of its spread over the draws, oriented so that blue = the '
+            'metric says quality rose, red = fell; the first column is the model in the same units. Bold values: '
+            'the interval excludes 0. Under each metric its agreement ρ (Spearman across nodes of its effects with '
+            'the model\'s); metrics sorted by it. A useful metric\'s column looks like the model\'s. '
+            'Full table: node_effects.csv (causal.md).</p>')
+    return hint + "".join(parts)
+
+
+def _decomposition(bench: Path, graph_mode: bool = False) -> str:
     found = _first_model_table(bench, "decomposition.csv")
     if isinstance(found, str):
         return found
@@ -561,7 +702,7 @@ def _decomposition(bench: Path) -> str:
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.32 * len(metrics)))
     y = np.arange(len(metrics))
     for k, (scope, colour) in enumerate(scopes):
-        part = sub[sub["scope"] == scope].set_index("metric").reindex(metrics)
+        part = sub[sub["scope"] == scope].drop_duplicates("metric").set_index("metric").reindex(metrics)
         rho = part["spearman"].to_numpy(dtype=float)
         lo = part["spearman_lo"].to_numpy(dtype=float)
         hi = part["spearman_hi"].to_numpy(dtype=float)
@@ -576,9 +717,15 @@ def _decomposition(bench: Path) -> str:
     ax.tick_params(axis="x", labelsize=7)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    hint = ('<p class="hint"><i>between</i>: does the metric rank photos (content) as the model does; '
-            '<i>within</i>: with the photo fixed, does it move with the model as the imaging conditions change. '
-            '95% photo-bootstrap intervals. Full table: decomposition.csv (docs/causal.md).</p>')
+    if graph_mode:
+        hint = ('<p class="hint">On the condition graph\'s observational draws (not the do() contrasts): '
+                '<i>between</i>: does the metric rank photos (content) as the model does; <i>within</i>: with the '
+                'photo fixed, does it move with the model from one draw of the graph to the next. '
+                '95% photo-bootstrap intervals. Full table: decomposition.csv (scopes all, between, within).</p>')
+    else:
+        hint = ('<p class="hint"><i>between</i>: does the metric rank photos (content) as the model does; '
+                '<i>within</i>: with the photo fixed, does it move with the model as the imaging conditions change. '
+                '95% photo-bootstrap intervals. Full table: decomposition.csv (docs/causal.md).</p>')
     return hint + _png(fig)
 
 
@@ -677,11 +824,14 @@ def render_report(score_dir: str | Path, benchmark_dir: str | Path | None = None
     elif not bench.is_dir():
         sections.append(("benchmark", "Benchmark", _note(f"The benchmark folder {bench} does not exist.")))
     else:
-        sections += [
-            ("alignment", "Alignment", _safe(_alignment, bench, families)),
-            ("sensitivity", "Sensitivity heat maps", _safe(_heatmaps, bench)),
-            ("decomposition", "Between / within photos", _safe(_decomposition, bench)),
-        ]
+        graph_mode = (bench / "node_effects.csv").is_file() or "graph" in (bench_config or {})
+        sections.append(("alignment", "Alignment", _safe(_alignment, bench, families)))
+        if graph_mode:  # a condition-graph benchmark: node effects in place of the grid's sensitivity cells
+            sections.append(("graph", "Condition graph: what moves the model, and which metrics follow",
+                             _safe(_graph_effects, bench, bench_config)))
+        if not graph_mode or (bench / "sensitivity.csv").is_file():
+            sections.append(("sensitivity", "Sensitivity heat maps", _safe(_heatmaps, bench)))
+        sections.append(("decomposition", "Between / within photos", _safe(_decomposition, bench, graph_mode)))
     cfg_body = ("<details><summary>score config.json</summary><pre>"
                 + _e(json.dumps(config, indent=2, default=str)) + "</pre></details>")
     if bench_config is not None:
