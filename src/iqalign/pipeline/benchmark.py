@@ -394,7 +394,7 @@ def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: in
     alignment.to_csv(out / "alignment.csv", index=False)
     (out / "alignment.md").write_text(render_alignment_md(alignment, rows, saved_config, n_boot))
     if graph_mode:
-        write_graph_causal_analysis(out, all_rows, saved_config, n_boot=n_boot, seed=seed, n_perm=N_PERM)
+        write_graph_causal_analysis(out, all_rows, saved_config, n_boot=n_boot, seed=seed)
     else:
         write_causal_analysis(out, rows, saved_config, n_boot=n_boot, seed=seed)
     return alignment

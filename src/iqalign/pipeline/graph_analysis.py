@@ -33,7 +33,7 @@ def _usable(rows: pd.DataFrame, saved_config: dict) -> tuple[dict, list[str], li
     return specs, metrics, targets, exclude
 
 
-def graph_causal_tables(rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int, n_perm: int) -> dict:
+def graph_causal_tables(rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> dict:
     """``{"node_effects", "decomposition", "population"}`` for a graph benchmark's rows."""
     from ..analysis.causal import decomposition_table, population_summary
     from ..analysis.node_effects import node_effects_table
@@ -44,7 +44,8 @@ def graph_causal_tables(rows: pd.DataFrame, saved_config: dict, n_boot: int, see
     effects = node_effects_table(rows, metrics, targets, hib, nodes=nodes, targets=TARGETS, n_boot=n_boot, seed=seed,
                                  exclude=exclude) if nodes and len(rows) else None
     obs = observed_rows(rows).assign(_cell="graph", _draw=lambda f: f["sample"].astype(int) + 1)
-    dec = decomposition_table(obs, metrics, targets, hib, targets=TARGETS, n_boot=n_boot, n_perm=n_perm, seed=seed,
+    # n_perm=0: the permutation p-values belong to the "given a condition" scopes, dropped below
+    dec = decomposition_table(obs, metrics, targets, hib, targets=TARGETS, n_boot=n_boot, n_perm=0, seed=seed,
                               cell_cols=("_cell", "_draw"), exclude=exclude)
     # the draws are not conditions shared across photos: the scopes "given a condition" do not apply
     dec = dec[dec["scope"].isin(GRAPH_SCOPES)].drop(columns=["p_value"]).reset_index(drop=True)
@@ -58,9 +59,8 @@ def graph_causal_tables(rows: pd.DataFrame, saved_config: dict, n_boot: int, see
     return out
 
 
-def write_graph_causal_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int,
-                                n_perm: int) -> dict:
-    tables = graph_causal_tables(rows, saved_config, n_boot, seed, n_perm)
+def write_graph_causal_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> dict:
+    tables = graph_causal_tables(rows, saved_config, n_boot, seed)
     for name in ("node_effects", "decomposition", "population"):
         if name in tables:
             tables[name].to_csv(out / f"{name}.csv", index=False)
