@@ -148,14 +148,19 @@ def main() -> None:
     targets = config["targets"]
     model = args.model or targets[-1]
     first_metric = effects["metric"].iloc[0]
-    md = [f"# Condition graph `{g['definition']['name']}` on the ImageNet sample: what drives {model}'s errors",
+    title = f"# Condition graph `{g['definition']['name']}` on the ImageNet sample: what drives {model}'s errors"
+    if g.get("node_contrast", "range") == "range":
+        title += " (contrasts across each node's whole range)"
+    md = [title,
           "", "<!-- findings -->", "<!-- /findings -->", "",
           "## How this was made", "", "```bash", args.command,
           f"python scripts/write_graph_doc.py {args.run_dir} {args.name} \"...\"", "```", "",
           f"- {config['n_images']} photos, {g['samples_per_image']} draws of the graph per photo, "
           f"{g['views_per_image']} views per photo ({config['n_rows']} rows): the clean view, each draw, and each draw "
-          f"under do(node=low) and do(node=high) for the {len(g['contrasts'])} nodes (the ends of their ranges), all "
-          "other random numbers shared (docs/condition-graphs.md)",
+          f"under do(node=low) and do(node=high) for the {len(g['contrasts'])} nodes (low, high: "
+          + {"spread": "the 10th and 90th percentiles of the node's own draws, `--node-contrast spread`",
+             "range": "the ends of the node's declared range, `--node-contrast range`"}[g.get("node_contrast", "range")]
+          + "), all other random numbers shared (docs/condition-graphs.md)",
           f"- target models: {', '.join(targets)}; reference models of the task-guided metrics: "
           f"{', '.join(config['references'])}; seed {config['config']['seed']}; "
           f"{config['config']['n_boot']} bootstrap resamples over photos for every interval",

@@ -58,10 +58,11 @@ def _write(tmp_path, graph, name="graph.yaml"):
 
 
 def _config(photo_dir, out, graph=None, **kw):
-    base = dict(source=str(photo_dir / "labels.csv"), out=str(out), graph=None if graph is None else str(graph),
-                samples_per_image=2,
+    base = dict(source=str(photo_dir / "labels.csv"), out=str(out), graph=graph if graph is None or isinstance(graph, dict) else str(graph),
                 metrics=["sharpness", "task_maxprob"], models=["graph_target"], references=["graph_ref"], n_boot=50,
                 workers=1, chunk_images=2)
+    if kw.get("graph", base["graph"]) is not None:
+        base["samples_per_image"] = 2
     return BenchmarkConfig(**{**base, **kw})
 
 
@@ -70,7 +71,7 @@ def graph_run(photo_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("graph")
     graph = _write(tmp, SMALL_GRAPH)
     out = tmp / "out"
-    return run_benchmark(_config(photo_dir, out, graph), quiet=True), out, graph
+    return run_benchmark(_config(photo_dir, out, graph, node_contrast="range"), quiet=True), out, graph
 
 
 def test_rows_hold_every_view_with_its_node_values(graph_run):
@@ -161,17 +162,41 @@ def test_interventions_hold_a_node_for_the_whole_run(photo_dir, tmp_path):
     assert len(free) == 3 * (1 + 2)
 
 
+def test_spread_contrasts_use_the_percentiles_of_the_nodes_own_draws(photo_dir, tmp_path):
+    """Default levels: the 10th and 90th percentiles of each node over the graph's draws (under the run's
+    do()), the same for every photo; given as a dict, the graph needs no file."""
+    from iqalign.conditions import load_graph, sample
+
+    config = _config(photo_dir, tmp_path / "s", SMALL_GRAPH, interventions={"jpeg": 1.0})
+    plan = config.contrasts()
+    assert list(plan) == ["haze", "blur"]  # jpeg is held by the run
+    draws = sample(load_graph(SMALL_GRAPH), "contrast-spread", 0, 2000, {"jpeg": 1.0})
+    for node, (lo, hi) in plan.items():
+        values = [d[node] for d in draws]
+        assert (lo, hi) == tuple(round(float(q), 4) for q in np.quantile(values, [0.1, 0.9]))
+    assert 0.05 < plan["haze"][0] < 0.15 and 0.85 < plan["haze"][1] < 0.95  # uniform on [0, 1]
+    rows = run_benchmark(config, quiet=True)["rows"]
+    for node, (lo, hi) in plan.items():
+        sub = rows[rows["node"] == node]
+        assert set(sub.loc[sub["arm"] == "low", f"cg_{node}"]) == {lo}
+        assert set(sub.loc[sub["arm"] == "high", f"cg_{node}"]) == {hi}
+    saved = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert saved["graph"]["node_contrast"] == "spread" and saved["graph"]["contrasts"] == {k: list(v) for k, v in
+                                                                                           plan.items()}
+    assert saved["config"]["graph"]["nodes"]["blur"]["parents"] == {"haze": 3.0}
+
+
 def test_rerun_resumes_and_an_edited_graph_does_not(graph_run, photo_dir, tmp_path):
     result, out, graph = graph_run
     first = pd.read_parquet(out / "rows.parquet")
     sorted((out / "parts").glob("part-*.parquet"))[1].unlink()
-    again = run_benchmark(_config(photo_dir, out, graph), quiet=True)["rows"]
+    again = run_benchmark(_config(photo_dir, out, graph, node_contrast="range"), quiet=True)["rows"]
     pd.testing.assert_frame_equal(first, again)
     edited = json.loads(json.dumps(SMALL_GRAPH))
     edited["nodes"]["blur"]["bias"] = 1.0
     other = _write(tmp_path, edited, "other.yaml")
-    with pytest.raises(RuntimeError, match="changed: graph"):
-        run_benchmark(_config(photo_dir, out, other), quiet=True)
+    with pytest.raises(RuntimeError, match="changed: graph.nodes.blur.bias"):
+        run_benchmark(_config(photo_dir, out, other, node_contrast="range"), quiet=True)
 
 
 def test_bad_graph_settings_are_refused_with_the_reason(photo_dir, tmp_path):
@@ -182,15 +207,31 @@ def test_bad_graph_settings_are_refused_with_the_reason(photo_dir, tmp_path):
         _config(photo_dir, tmp_path / "a", graph, interventions=["fog=1"])
     with pytest.raises(GraphError, match="outside node 'jpeg'"):
         _config(photo_dir, tmp_path / "a", graph, interventions=["jpeg=7"])
-    with pytest.raises(ValueError, match="needs a condition graph"):
-        _config(photo_dir, tmp_path / "a", interventions=["jpeg=1"])
-    with pytest.raises(ValueError, match="samples_per_image"):
+    for kw in ({"interventions": ["jpeg=1"]}, {"samples_per_image": 2}, {"node_effects": False},
+               {"node_contrast": "range"}):
+        with pytest.raises(ValueError, match="only apply to a condition graph"):
+            _config(photo_dir, tmp_path / "a", **kw)
+    with pytest.raises(ValueError, match="--node-contrast must be one of spread, range"):
+        _config(photo_dir, tmp_path / "a", graph, node_contrast="quantile")
+    with pytest.raises(ValueError, match="--samples-per-image"):
         _config(photo_dir, tmp_path / "a", graph, samples_per_image=0)
     broken = _write(tmp_path, {"nodes": {"x": {"transform": "blurr", "range": [0, 1]}}}, "broken.yaml")
     with pytest.raises(GraphError, match="node 'x': field 'transform': unknown transform 'blurr'"):
         _config(photo_dir, tmp_path / "a", broken)
     with pytest.raises(GraphError, match="not found"):
         _config(photo_dir, tmp_path / "a", tmp_path / "missing.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "empty.yaml").write_text("\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\x00\xff")
+    for name, why in (("folder.yaml", "is a folder"), ("empty.yaml", "empty.yaml: the file is empty"),
+                      ("binary.yaml", "binary.yaml: not a UTF-8 text file")):
+        with pytest.raises(GraphError, match=why):
+            _config(photo_dir, tmp_path / "a", tmp_path / name)
+    named = _write(tmp_path, {"name": "pretty", "nodes": {"x": {"transform": "fog", "range": [0, 9]}}}, "n.yaml")
+    with pytest.raises(GraphError, match=f"{named}: graph 'pretty': node 'x': field 'range'"):
+        _config(photo_dir, tmp_path / "a", named)  # the file is named even when the graph has a name
+    with pytest.raises(GraphError, match="no example graph 'low_light'.*low_light_indoor"):
+        _config(photo_dir, tmp_path / "a", "low_light")
 
 
 def test_cli_runs_an_example_graph_with_interventions(photo_dir, tmp_path, capsys):

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--conditions", "--graph", dest="graph", default=None, metavar="GRAPH",
                    help="a condition graph: a .yaml/.json file or a shipped example (outdoor_daylight, "
                         "low_light_indoor, compressed_web); each photo gets draws of the graph instead of the grid")
-    g.add_argument("--samples-per-image", type=int, default=3, metavar="K",
+    g.add_argument("--samples-per-image", type=int, default=None, metavar="K",
                    help="draws of the graph per photo (default 3; >= 3 gives the within-photo scope)")
     g.add_argument("--intervene", action="append", default=None, metavar="NODE=VALUE",
                    help="do(NODE=VALUE) for the whole run, repeatable (--intervene illuminance=0.2 --intervene jpeg=0); "
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-node-effects", dest="node_effects", action="store_false",
                    help="skip the do(node=low)/do(node=high) contrast of every node (1 + 2 x nodes views per draw): "
                         "faster, but no node_effects.csv")
+    g.add_argument("--node-contrast", choices=["spread", "range"], default="spread",
+                   help="the two do() levels of each node's contrast: spread = the 10th and 90th percentiles of the "
+                        "node's own draws (default: the variation it really has), range = the ends of its declared range")
     b.add_argument("--models", type=_list, default=["efficientnet_lite1", "efficientnet_lite2"], help="target models")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
@@ -75,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--report", action="store_true",
                    help="also write OUT/report.html: one self-contained page (plots, worst images, config; docs/report.md)")
     s.add_argument("--benchmark", default=None, metavar="BENCH_DIR",
-                   help="with --report: add this benchmark folder's alignment table, heat maps and decomposition")
+                   help="with --report: add this benchmark folder's alignment table, heat maps (or node effects) and "
+                        "decomposition")
     s.add_argument("--jpeg-draft", action="store_true",
                    help="decode JPEGs with a short side >= 1024 px at reduced scale (about 4x faster on camera "
                         "photos; slightly different pixels, see docs/performance.md)")
@@ -145,7 +149,7 @@ def _benchmark(args) -> int:
                              seed=args.seed, n_boot=args.n_boot, workers=args.workers, source_kind=args.source_kind,
                              engine=args.engine, ray_address=args.ray_address, graph=args.graph,
                              samples_per_image=args.samples_per_image, interventions=args.intervene,
-                             node_effects=args.node_effects)
+                             node_effects=args.node_effects, node_contrast=args.node_contrast)
     result = run_benchmark(config, quiet=args.quiet)
     _print_summary(result)
     return 0
@@ -160,9 +164,10 @@ def _print_summary(result) -> None:
     text = (out / "alignment.md").read_text()
     print("\n" + text.split("\n## Full table")[0].rstrip())
     print(f"\nfull table with top-5, loss and Kendall's tau: {out / 'alignment.md'}")
-    if (out / "node_effects.csv").is_file():
-        print(f"causal analysis (effect of each graph node on every metric and model, between/within-photo "
-              f"decomposition): {out / 'causal.md'}, node_effects.csv, decomposition.csv, population.csv")
+    if "graph" in json.loads((out / "config.json").read_text()):
+        effects = "effect of each graph node on every metric and model, " if (out / "node_effects.csv").is_file() else ""
+        print(f"causal analysis ({effects}between/within-photo decomposition of the graph's draws): "
+              f"{out / 'causal.md'}, " + ("node_effects.csv, " if effects else "") + "decomposition.csv, population.csv")
     elif (out / "causal.md").is_file():
         print(f"causal analysis (sensitivity per condition, between/within-photo decomposition): {out / 'causal.md'}, "
               "sensitivity.csv, decomposition.csv, population.csv")
@@ -230,7 +235,8 @@ def _analyse(args) -> int:
     reanalyse(args.results, n_boot=args.n_boot)
     out = Path(args.results)
     print((out / "alignment.md").read_text().split("\n## Full table")[0].rstrip())
-    names = ("alignment.csv", "alignment.md", "sensitivity.csv", "decomposition.csv", "population.csv", "causal.md")
+    names = ("alignment.csv", "alignment.md", "sensitivity.csv", "node_effects.csv", "decomposition.csv",
+             "population.csv", "causal.md")
     print("\nwritten: " + ", ".join(str(out / n) for n in names if (out / n).is_file()))
     return 0
 

@@ -376,9 +376,10 @@ def alignment_table(rows: pd.DataFrame, metrics: Sequence[str], models: Sequence
                     lo, hi = percentile_interval(grouped_mean_boot(rho_g, counts), confidence)
                 else:
                     lo, hi = float("nan"), float("nan")
+                # no photo with a within-photo rho (fewer than 3 rows each): the scope is n/a, AUROC too
                 results[(m, mo, t, "within")] = dict(n=n, spearman=rho, spearman_lo=lo,
                                                      spearman_hi=hi, kendall=tau,
-                                                     auroc=aurocs_w[(m, mo)])
+                                                     auroc=aurocs_w[(m, mo)] if n else float("nan"))
 
     out = []
     for m in metrics:

@@ -35,7 +35,15 @@ def load_example(name: str) -> ConditionGraph:
 
 def resolve_graph(spec: str) -> ConditionGraph:
     """A CLI ``--graph`` value: an example name or a path to a .yaml/.yml/.json file."""
-    return load_example(spec) if spec in _graph_files() else load_graph(spec)
+    from pathlib import Path
+
+    files = _graph_files()
+    if spec in files:
+        return load_example(spec)
+    if not Path(spec).exists() and not Path(spec).suffix:
+        raise GraphError(f"no example graph {spec!r} and no file of that name; examples: {', '.join(files)}; "
+                         "or give a .yaml/.yml/.json file")
+    return load_graph(spec)
 
 
 __all__ = ["DEFAULT_STAGE", "DISTRIBUTIONS", "LATENT", "STAGES", "TRANSFORMS", "ConditionGraph", "Distribution",

@@ -6,12 +6,19 @@ from these conditions looks like); and, for per-node effects, each draw again un
 *interventional* arms). The three views of one draw share every random number (node noise and the
 corruptions' pixel noise), so ``high - low`` is the effect of that node alone on that photo under that
 draw: its descendants respond through the graph, everything else stays put. Averaged over draws and
-photos it is the node's average total effect across its declared range.
+photos it is the node's average total effect between the two levels.
+
+The levels (:func:`contrast_plan`): ``spread`` (default) takes the 10th and 90th percentiles of the node's
+own values over 2,000 draws of the graph (under the run's interventions), so every node moves across the
+variation it really has in this imagery and effects compare across nodes; ``range`` takes the ends of the
+node's declared range (the whole plausible span, which may be far wider than what the graph draws).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+import numpy as np
 
 from .graph import ConditionGraph, check_interventions, row_fields, sample
 
@@ -43,9 +50,9 @@ class View:
         return {**base, **row_fields(graph, values, steps, self.do)}
 
 
-def contrast_levels(graph: ConditionGraph, node: str) -> tuple[float, float]:
-    """The two do() values of a node's contrast: the ends of its declared ``range``."""
-    return graph.nodes[node].range
+CONTRAST_MODES = ("spread", "range")
+SPREAD_DRAWS = 2000
+SPREAD_QUANTILES = (0.1, 0.9)
 
 
 def contrasted_nodes(graph: ConditionGraph, interventions: Mapping[str, float]) -> list[str]:
@@ -53,17 +60,40 @@ def contrasted_nodes(graph: ConditionGraph, interventions: Mapping[str, float]) 
     return [n for n in graph.order if n not in interventions]
 
 
+def contrast_plan(graph: ConditionGraph, interventions: Mapping[str, float] | None = None, mode: str = "spread",
+                  seed: int = 0) -> dict[str, tuple[float, float]]:
+    """node -> (low, high), the two do() values of each contrasted node (see the module doc). ``spread``
+    falls back to the declared range for a node whose 10th and 90th percentiles coincide (e.g. a severity
+    that is 0 in most draws), so no contrast is empty; levels are rounded to 4 decimals (they name rows)."""
+    if mode not in CONTRAST_MODES:
+        raise ValueError(f"node contrast must be one of {', '.join(CONTRAST_MODES)}, got {mode!r}")
+    base = check_interventions(graph, interventions or {})
+    nodes = contrasted_nodes(graph, base)
+    if mode == "range" or not nodes:
+        return {n: tuple(graph.nodes[n].range) for n in nodes}
+    draws = sample(graph, "contrast-spread", seed, SPREAD_DRAWS, base)
+    out = {}
+    for n in nodes:
+        lo, hi = (round(float(q), 4) for q in np.quantile([d[n] for d in draws], SPREAD_QUANTILES))
+        out[n] = (lo, hi) if hi > lo else tuple(graph.nodes[n].range)
+    return out
+
+
 def graph_views(graph: ConditionGraph, image_id: str, *, seed: int, samples: int,
-                interventions: Mapping[str, float] | None = None, node_effects: bool = True) -> list[View]:
-    """Every view of one photo, in a fixed order: clean, then per draw the observed view and its contrasts."""
+                interventions: Mapping[str, float] | None = None,
+                contrasts: Mapping[str, tuple[float, float]] | None = None) -> list[View]:
+    """Every view of one photo, in a fixed order: clean, then per draw the observed view and its contrasts
+    (``contrasts``: node -> (low, high), from :func:`contrast_plan`; empty or None: no contrasts)."""
     base = check_interventions(graph, interventions or {})
     observed = sample(graph, image_id, seed, samples, base)
-    contrasts = []
-    if node_effects:
-        for node in contrasted_nodes(graph, base):
-            for arm, level in zip((LOW, HIGH), contrast_levels(graph, node)):
-                do = {**base, node: level}
-                contrasts.append((node, arm, do, sample(graph, image_id, seed, samples, do)))
+    arms = []
+    for node, levels in (contrasts or {}).items():
+        if node in base:
+            raise ValueError(f"node {node!r} is fixed by the run's interventions and cannot be contrasted")
+        for arm, level in zip((LOW, HIGH), levels):
+            do = {**base, node: float(level)}
+            arms.append((node, arm, do, sample(graph, image_id, seed, samples, do)))
+    contrasts = arms
     views = [View(CLEAN, CLEAN, -1, "", None, {})]
     for k in range(samples):
         views.append(View(OBSERVED, SAMPLE, k, "", observed[k], base))
@@ -72,8 +102,6 @@ def graph_views(graph: ConditionGraph, image_id: str, *, seed: int, samples: int
     return views
 
 
-def views_per_image(graph: ConditionGraph, samples: int, interventions: Mapping[str, float] | None = None,
-                    node_effects: bool = True) -> int:
+def views_per_image(samples: int, contrasted: int) -> int:
     """How many views (rows) each photo gets: 1 + samples x (1 + 2 x contrasted nodes)."""
-    n = len(contrasted_nodes(graph, interventions or {})) if node_effects else 0
-    return 1 + samples * (1 + 2 * n)
+    return 1 + samples * (1 + 2 * contrasted)

@@ -320,7 +320,13 @@ def _find_cycle(nodes: Mapping[str, Node], placed: set[str]) -> list[str]:
 
 
 def _read(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GraphError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start}); a graph is YAML or "
+                         "JSON text") from None
+    if not text.strip():
+        raise GraphError(f"{path}: the file is empty; a graph needs at least 'nodes'")
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -349,12 +355,18 @@ def load_graph(source: str | Path | Mapping[str, Any] | ConditionGraph) -> Condi
         return source
     if isinstance(source, (str, Path)):
         path = Path(source)
+        if path.is_dir():
+            raise GraphError(f"graph file {str(path)!r} is a folder, not a .yaml/.yml/.json file")
         if not path.is_file():
             raise GraphError(f"graph file {str(path)!r} not found")
-        raw = _read(path)
-        default_name = path.stem
-    else:
-        raw, default_name = source, "graph"
+        try:
+            return _validated(_read(path), path.stem)
+        except GraphError as e:  # name the file: the graph's own name may not say which file it is
+            raise GraphError(str(e) if str(path) in str(e) else f"{path}: {e}") from None
+    return _validated(source, "graph")
+
+
+def _validated(raw: Any, default_name: str) -> ConditionGraph:
     if not isinstance(raw, Mapping):
         raise GraphError(f"graph {default_name!r}: expected a mapping with 'nodes', got {type(raw).__name__}")
     gname = str(raw.get("name", default_name))
@@ -401,6 +413,7 @@ def parse_interventions(items: Iterable[str] | None, graph: ConditionGraph | Non
             raise GraphError(f"--intervene {item!r}: value {value!r} is not a number") from None
         if not math.isfinite(v):
             raise GraphError(f"--intervene {item!r}: value must be finite")
+        v += 0.0  # -0 -> 0
         if name in out:
             raise GraphError(f"--intervene {item!r}: node {name!r} is intervened on twice")
         out[name] = v

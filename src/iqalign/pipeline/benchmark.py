@@ -64,10 +64,13 @@ class BenchmarkConfig:
     engine: str = "onnx"  # "onnx" (ONNX Runtime, exported once and cached), "torch" (PyTorch eager) or
     #                       "ray" (ONNX Runtime in Ray actors: the same rows as "onnx")
     ray_address: str | None = None  # engine "ray": cluster to attach to (default: $RAY_ADDRESS, else a local instance)
-    graph: str | None = None  # a condition graph (example name or .yaml/.json path) in place of the grid
-    samples_per_image: int = 3  # graph mode: draws of the graph per photo
+    graph: Any = None  # a condition graph in place of the grid: an example name, a .yaml/.json path, a dict in
+    #                    the file's format or a ConditionGraph (the last two are stored as the dict)
+    samples_per_image: int | None = None  # graph mode: draws of the graph per photo (None: 3)
     interventions: dict[str, float] | list[str] | None = None  # graph mode: do() for the whole run
     node_effects: bool = True  # graph mode: low/high contrast of every node not fixed by ``interventions``
+    node_contrast: str = "spread"  # graph mode: the contrast's levels, "spread" (10th/90th percentile of the
+    #                                node's draws) or "range" (the ends of its declared range)
 
     def __post_init__(self) -> None:
         self._check_graph_mode()
@@ -105,21 +108,34 @@ class BenchmarkConfig:
 
     def _check_graph_mode(self) -> None:
         """Graph mode replaces the grid: resolve and validate the graph and the run's do() up front."""
-        if self.graph is None:
-            if self.interventions:
-                raise ValueError("--intervene needs a condition graph (--conditions GRAPH)")
-            return
-        from ..conditions import parse_interventions, resolve_graph
-        from ..conditions import check_interventions
+        from ..conditions import ConditionGraph, check_interventions, graph_to_dict, load_graph, parse_interventions
+        from ..conditions.design import CONTRAST_MODES
 
+        if self.graph is None:
+            given = [flag for flag, used in (("--intervene (interventions)", bool(self.interventions)),
+                                             ("--samples-per-image (samples_per_image)", self.samples_per_image is not None),
+                                             ("--no-node-effects (node_effects)", not self.node_effects),
+                                             ("--node-contrast (node_contrast)", self.node_contrast != "spread"))
+                     if used]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply to a condition graph: add --conditions GRAPH")
+            return
         if self.corruptions is not None or self.severities is not None:
             raise ValueError("--conditions GRAPH replaces the corruption x severity grid: leave out --corruptions "
                              "and --severities")
+        if self.samples_per_image is None:
+            self.samples_per_image = 3
         if self.samples_per_image < 1:
-            raise ValueError(f"samples_per_image must be >= 1, got {self.samples_per_image}")
-        graph = resolve_graph(str(self.graph))
-        if Path(str(self.graph)).suffix.lower() in (".yaml", ".yml", ".json"):
-            self.graph = str(Path(self.graph).expanduser().resolve())
+            raise ValueError(f"--samples-per-image (samples_per_image) must be >= 1, got {self.samples_per_image}")
+        if self.node_contrast not in CONTRAST_MODES:
+            raise ValueError(f"--node-contrast must be one of {', '.join(CONTRAST_MODES)}, got {self.node_contrast!r}")
+        if isinstance(self.graph, (Mapping, ConditionGraph)):
+            self.graph = graph_to_dict(load_graph(self.graph))  # validated; JSON for config.json
+        else:
+            self.graph = str(self.graph)
+            if Path(self.graph).suffix.lower() in (".yaml", ".yml", ".json"):
+                self.graph = str(Path(self.graph).expanduser().resolve())
+        graph = self.condition_graph()
         if isinstance(self.interventions, Mapping):
             self.interventions = check_interventions(graph, self.interventions)
         else:
@@ -127,9 +143,19 @@ class BenchmarkConfig:
 
     def condition_graph(self):
         """The run's :class:`~iqalign.conditions.ConditionGraph` (None in grid mode)."""
-        from ..conditions import resolve_graph
+        from ..conditions import load_graph, resolve_graph
 
-        return None if self.graph is None else resolve_graph(str(self.graph))
+        if self.graph is None:
+            return None
+        return load_graph(self.graph) if isinstance(self.graph, Mapping) else resolve_graph(str(self.graph))
+
+    def contrasts(self) -> dict[str, tuple[float, float]]:
+        """Graph mode: node -> (low, high) do() levels of the per-node contrasts (empty without node effects)."""
+        from ..conditions.design import contrast_plan
+
+        if self.graph is None or not self.node_effects:
+            return {}
+        return contrast_plan(self.condition_graph(), self.interventions, self.node_contrast, self.seed)
 
     def fingerprint(self) -> dict:
         """The settings that decide the rows. ``engine`` is the inference engine: ``ray`` runs ONNX
@@ -142,7 +168,8 @@ class BenchmarkConfig:
             from ..conditions import graph_to_dict
 
             out.update(graph=graph_to_dict(self.condition_graph()), samples_per_image=self.samples_per_image,
-                       interventions=dict(self.interventions or {}), node_effects=self.node_effects)
+                       interventions=dict(self.interventions or {}),
+                       contrasts={n: list(v) for n, v in self.contrasts().items()})
         return out
 
 
@@ -194,7 +221,7 @@ class BenchmarkWork(ChunkWork):
     graph: Any = None  # a ConditionGraph: graph mode (``conditions`` is then empty)
     samples: int = 0
     interventions: tuple[tuple[str, float], ...] = ()
-    node_effects: bool = True
+    contrasts: tuple[tuple[str, float, float], ...] = ()  # (node, low, high) per contrasted node
 
     def views(self, image_id: str) -> list[tuple[dict, Callable[[np.ndarray], np.ndarray]]]:
         """Each view of one photo: its row fields and how to make it from the photo's base view."""
@@ -207,7 +234,8 @@ class BenchmarkWork(ChunkWork):
 
         out = []
         for v in graph_views(self.graph, image_id, seed=self.seed, samples=self.samples,
-                             interventions=dict(self.interventions), node_effects=self.node_effects):
+                             interventions=dict(self.interventions),
+                             contrasts={n: (lo, hi) for n, lo, hi in self.contrasts}):
             fields = {"corruption": "none" if v.arm == CLEAN else "graph", "severity": 0.0 if v.arm == CLEAN
                       else float("nan"), **v.fields(self.graph)}
             if v.arm == CLEAN:
@@ -303,7 +331,8 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     work = BenchmarkWork(tuple(conditions), config.seed, tuple(m.name for m in image_metrics),
                          tuple(m.name for m in task_metrics), tuple(targets), tuple(references), config.view_size,
                          config.resize_to, inference_engine(config.engine), graph, config.samples_per_image,
-                         tuple((config.interventions or {}).items()), config.node_effects)
+                         tuple((config.interventions or {}).items()),
+                         tuple((n, lo, hi) for n, (lo, hi) in config.contrasts().items()))
     work.load_models()  # fail early (bad name) and export once, before the work
 
     out = Path(config.out)
@@ -314,10 +343,9 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     if graph is not None:
         from ..conditions.design import views_per_image
 
-        per_image = views_per_image(graph, config.samples_per_image, config.interventions, config.node_effects)
+        per_image = views_per_image(config.samples_per_image, len(work.contrasts))
         what = f"{per_image} views (graph {graph.name}: clean + {config.samples_per_image} draws" + (
-            f" x (1 + 2 x {(per_image - 1) // config.samples_per_image // 2} node contrasts))"
-            if config.node_effects else ")")
+            f" x (1 + 2 x {len(work.contrasts)} node contrasts, {config.node_contrast}))" if work.contrasts else ")")
     else:
         what = f"{len(conditions)} conditions"
     if not quiet:
@@ -341,7 +369,7 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
         "command": "benchmark", "config": asdict(config),
         "conditions": [c.key for c in conditions] if graph is None else
         (list(dict.fromkeys(rows["condition"])) if len(rows) else []),
-        **({"graph": graph_record(config, graph)} if graph is not None else {}),
+        **({"graph": graph_record(config, graph, work.contrasts)} if graph is not None else {}),
         "targets": targets, "references": references,
         "excluded_pairs": [{"metric": m.name, "model": t, "why": "model is one of the references"}
                            for m in task_metrics for t in targets if t in references],
@@ -356,18 +384,16 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     return {"rows": rows, "alignment": alignment, "out": out, "problems": problems}
 
 
-def graph_record(config: BenchmarkConfig, graph) -> dict:
+def graph_record(config: BenchmarkConfig, graph, contrasts: Sequence[tuple[str, float, float]]) -> dict:
     """config.json's account of a graph run: the full graph, its draws, the run's do() and the contrasts."""
     from ..conditions import graph_to_dict
-    from ..conditions.design import contrast_levels, contrasted_nodes, views_per_image
+    from ..conditions.design import views_per_image
 
-    nodes = contrasted_nodes(graph, config.interventions or {}) if config.node_effects else []
-    return {"spec": config.graph, "definition": graph_to_dict(graph), "samples_per_image": config.samples_per_image,
-            "interventions": dict(config.interventions or {}),
-            "contrasts": {n: list(contrast_levels(graph, n)) for n in nodes},
-            "apply_order": [n for n in graph.apply_order()],
-            "views_per_image": views_per_image(graph, config.samples_per_image, config.interventions,
-                                               config.node_effects)}
+    return {"spec": config.graph if isinstance(config.graph, str) else "(given as a mapping)",
+            "definition": graph_to_dict(graph), "samples_per_image": config.samples_per_image,
+            "interventions": dict(config.interventions or {}), "node_contrast": config.node_contrast,
+            "contrasts": {n: [lo, hi] for n, lo, hi in contrasts}, "apply_order": list(graph.apply_order()),
+            "views_per_image": views_per_image(config.samples_per_image, len(contrasts))}
 
 
 def write_analysis(out: Path, rows: pd.DataFrame, saved_config: dict, n_boot: int, seed: int) -> pd.DataFrame:

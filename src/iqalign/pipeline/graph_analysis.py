@@ -81,14 +81,17 @@ def _rate(v: float) -> str:
 def graph_causal_markdown(tables: dict, saved_config: dict, n_boot: int, target: str = "p_true") -> str:
     """Which nodes move each model, and which metrics move on the same nodes."""
     g = saved_config["graph"]
+    levels = {"spread": "the 10th and 90th percentiles of the node's own draws",
+              "range": "the ends of its declared range"}.get(g.get("node_contrast", "range"), "")
     lines = [f"# Causal analysis of condition graph `{g['definition']['name']}`", "",
              f"{g['samples_per_image']} draw(s) of the graph per photo"
              + (f", run under do({', '.join(f'{k}={v:g}' for k, v in g['interventions'].items())})"
                 if g["interventions"] else "")
-             + "; each draw also rendered under do(node=low) and do(node=high) for every contrasted node (the ends of "
-             "its range), all other random numbers shared. Effect = mean over photos of the mean over draws of "
-             f"high - low; 95% bootstrap intervals over photos ({n_boot} resamples); SD = the quantity's standard "
-             "deviation over the observational draws. Columns of node_effects.csv: docs/condition-graphs.md.", ""]
+             + (f"; each draw also rendered under do(node=low) and do(node=high) for every contrasted node (low, high: "
+                f"{levels}), all other random numbers shared. Effect = mean over photos of the mean over draws of "
+                f"high - low; 95% bootstrap intervals over photos ({n_boot} resamples); SD = the quantity's standard "
+                "deviation over the observational draws. Columns of node_effects.csv: docs/condition-graphs.md."
+                if g["contrasts"] else "."), ""]
     effects = tables.get("node_effects")
     if effects is None:
         lines += ["Run without node contrasts (node_effects off, or every node fixed by --intervene): no node effects.",
@@ -131,7 +134,9 @@ def _effects_markdown(effects: pd.DataFrame, target: str) -> list[str]:
                          + f" | {_fmt(r.m_obs_spearman)} |")
         lines += ["", f"Do the metrics move on the nodes that move {model}? Q effect of each node in SD units "
                   "(oriented: negative = the metric says quality fell; **bold**: interval excludes 0); agreement = "
-                  f"Spearman across nodes of Q and {target} effects [95% CI]; hit / false alarm as in sensitivity.csv.",
+                  f"Spearman across nodes of Q and {target} effects [95% CI]; hit: share of the nodes that clearly hurt "
+                  f"{model} on which the metric clearly falls; false alarm: share of the other nodes on which it clearly "
+                  "falls (clearly: 95% interval excludes 0 and |effect| >= 0.1 SD).",
                   ""]
         order = list(m.sort_values("m_effect")["node"])
         head = "| metric | agreement | hit | false alarm | " + " | ".join(order) + " |"

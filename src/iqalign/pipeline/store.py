@@ -14,6 +14,18 @@ from pathlib import Path
 import pandas as pd
 
 
+def changed_keys(old, new, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON-like values differ, descending into dicts present on both sides
+    (``graph.nodes.blur.bias``), so a refusal to resume can say what changed."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            if old.get(k) != new.get(k):
+                out += changed_keys(old[k], new[k], f"{prefix}{k}.") if k in old and k in new else [f"{prefix}{k}"]
+        return out
+    return [prefix.rstrip(".")] if old != new else []
+
+
 class PartStore:
     def __init__(self, out_dir: Path, fingerprint: dict):
         self.dir = Path(out_dir) / "parts"
@@ -22,8 +34,7 @@ class PartStore:
         text = json.dumps(fingerprint, sort_keys=True, indent=1)
         if fp_path.exists():
             if fp_path.read_text() != text:
-                old = json.loads(fp_path.read_text())
-                changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+                changed = changed_keys(json.loads(fp_path.read_text()), json.loads(text))
                 raise RuntimeError(
                     f"{self.dir.parent} holds results of a run with other settings or images (changed: "
                     f"{', '.join(changed)}); use another --out folder, or delete that one to start over")

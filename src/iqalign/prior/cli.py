@@ -23,7 +23,8 @@ def register(sub) -> dict[str, Callable]:
     c.add_argument("--target", default="top1", choices=["top1", "top5", "p_true"],
                    help="performance to predict (default top1: accuracy)")
     c.add_argument("--conditions", type=_list, default=None,
-                   help="fit only on these condition keys, e.g. clean,fog@1,fog@3 (default: all rows)")
+                   help="fit only on these condition keys, e.g. clean,fog@1,fog@3 (default: all rows; on a condition-graph "
+                        "benchmark: graph, its observational draws)")
     c.add_argument("--n-boot", type=int, default=50,
                    help="photo-bootstrap fits stored with the prior for the prediction interval (0: none)")
     c.add_argument("--seed", type=int, default=0)

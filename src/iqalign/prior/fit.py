@@ -148,7 +148,8 @@ def fit_prior(results_dir: str | Path, *, model: str, metric: str, target: str =
               conditions: Sequence[str] | None = None, photos: Sequence[str] | None = None,
               n_boot: int = 50, seed: int = 0) -> dict:
     """Fit a prior on a finished benchmark folder (rows.parquet + config.json); ``photos`` keeps only
-    those image ids (e.g. a fitting split)."""
+    those image ids (e.g. a fitting split). On a condition-graph benchmark ``conditions`` defaults to
+    ``["graph"]``: the graph's observational draws, not the clean views or the do() contrasts."""
     folder = Path(results_dir)
     rows_path, config_path = folder / "rows.parquet", folder / "config.json"
     for p in (rows_path, config_path):
@@ -168,6 +169,8 @@ def fit_prior(results_dir: str | Path, *, model: str, metric: str, target: str =
     if model not in targets:
         raise ValueError(f"model '{model}' was not a target of the benchmark in {folder}; targets: {', '.join(targets)}")
     rows = pd.read_parquet(rows_path)
+    if conditions is None and "graph" in config:
+        conditions = ["graph"]
     if photos is not None:
         keep = set(photos)
         rows = rows[rows["image_id"].isin(keep)]

@@ -28,8 +28,8 @@ def register(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
                                       "of a score folder, optionally with a benchmark folder")
     r.add_argument("score_dir", help="a `iqalign score` output folder (scores.parquet, config.json, summaries)")
     r.add_argument("--benchmark", default=None, metavar="BENCH_DIR",
-                   help="a `iqalign benchmark` output folder: adds the alignment table, sensitivity heat maps and "
-                        "the between/within decomposition")
+                   help="a `iqalign benchmark` output folder: adds the alignment table, sensitivity heat maps (or, "
+                        "for a condition-graph benchmark, the node effects) and the between/within decomposition")
     r.add_argument("--out", default=None, metavar="FILE.html", help="report file (default: SCORE_DIR/report.html)")
     return {"report": report_command}
 
