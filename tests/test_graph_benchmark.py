@@ -352,3 +352,15 @@ def test_analyse_recomputes_a_graph_folder(graph_run):
     pd.testing.assert_series_equal(after["m_effect"], before["m_effect"])  # the same effects, no intervals
     assert after["m_effect_lo"].isna().all() and before["m_effect_lo"].notna().any()
     reanalyse(out)
+
+
+def test_a_prior_fitted_on_a_graph_folder_uses_the_observational_draws(graph_run):
+    from iqalign.prior.fit import fit_prior
+
+    _, out, _ = graph_run
+    prior = fit_prior(out, model="graph_target", metric="sharpness", n_boot=0)
+    assert prior["calibration"]["conditions"] == ["graph"]
+    assert prior["calibration"]["n_rows"] == 3 * 2  # 3 photos x 2 draws; no clean views, no contrasts
+    everything = fit_prior(out, model="graph_target", metric="sharpness", n_boot=0,
+                           conditions=["clean", "graph"])
+    assert everything["calibration"]["n_rows"] == 3 * 3
