@@ -116,6 +116,18 @@ def test_benchmark_ray_equals_local(ray_local, photo_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_graph_benchmark_ray_equals_local(ray_local, photo_dir, tmp_path):
+    """A condition-graph run: the graph travels to the actors and the views come out the same."""
+    kw = dict(corruptions=None, severities=None, graph="compressed_web", samples_per_image=1, metrics=["sharpness"])
+    local = run_benchmark(_bench_config(photo_dir, tmp_path / "local", **kw), quiet=True)
+    remote = run_benchmark(_bench_config(photo_dir, tmp_path / "ray", engine="ray", **kw), quiet=True)
+    keys = ["image_id", "sample", "condition"]
+    assert len(local["rows"]) == 3 * (1 + 1 * (1 + 2 * 7))  # compressed_web has 7 nodes
+    pd.testing.assert_frame_equal(_sorted(local["rows"], keys), _sorted(remote["rows"], keys), check_exact=True)
+    assert (tmp_path / "local" / "node_effects.csv").read_text() == (tmp_path / "ray" / "node_effects.csv").read_text()
+
+
+@pytest.mark.slow
 def test_resume_across_engines(ray_local, photo_dir, local_score, tmp_path):
     """Half done locally, finished on Ray (and the reverse): the same scores as one run."""
     expected = _sorted(pd.read_parquet(local_score / "scores.parquet"), "path")
