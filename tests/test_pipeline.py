@@ -255,3 +255,11 @@ def test_benchmark_folder_has_the_causal_tables(bench):
     assert cell["m_effect"] == pytest.approx((pt["gaussian_blur@5"] - pt["clean"]).mean())
     assert set(pop["scope"]) >= {"within", "rank_agreement"}
     assert "sharpness" in (out / "causal.md").read_text()
+
+
+def test_corruptions_in_any_order_name_the_same_run(photo_dir, tmp_path):
+    """A rerun listing the same corruptions in another order resumes instead of being refused."""
+    a = _config(photo_dir, tmp_path / "x", corruptions=["gaussian_blur", "fog", "gaussian_noise"])
+    b = _config(photo_dir, tmp_path / "x", corruptions=["gaussian_noise", "gaussian_blur", "fog"])
+    assert a.corruptions == b.corruptions == ["gaussian_noise", "fog", "gaussian_blur"]  # ImageNet-C order
+    assert a.fingerprint() == b.fingerprint()

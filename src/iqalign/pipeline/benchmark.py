@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..interventions import Condition, apply_condition, condition_grid
+from ..interventions import CORRUPTIONS, Condition, apply_condition, condition_grid
 from ..models import TARGETS, load_for_inference, performance
 from ..sources import ImageDecodeError, ImageRecord, discover, load_view
 from .measure import image_metric_values, reference_probabilities, resolve_metrics, task_metric_values
@@ -79,6 +79,9 @@ class BenchmarkConfig:
         self.metrics = _names(self.metrics)
         if self.corruptions == []:
             raise ValueError("--corruptions is empty; leave it out to use all 19")
+        if self.corruptions:  # canonical order: the same set of corruptions names the same run (and resumes it)
+            rank = {c: i for i, c in enumerate(CORRUPTIONS)}
+            self.corruptions = sorted(self.corruptions, key=lambda c: rank.get(c, len(rank)))
         if self.metrics == []:
             raise ValueError("--metrics is empty; leave it out to use every available metric")
         self.models = _names(self.models) or []
