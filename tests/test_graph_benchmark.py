@@ -192,6 +192,12 @@ def test_rerun_resumes_and_an_edited_graph_does_not(graph_run, photo_dir, tmp_pa
     sorted((out / "parts").glob("part-*.parquet"))[1].unlink()
     again = run_benchmark(_config(photo_dir, out, graph, node_contrast="range"), quiet=True)["rows"]
     pd.testing.assert_frame_equal(first, again)
+    part = sorted((out / "parts").glob("part-*.parquet"))[0]
+    saved = part.read_bytes()
+    part.write_bytes(b"not parquet")
+    with pytest.raises(RuntimeError, match="part-00000.parquet cannot be read.*delete that file"):
+        run_benchmark(_config(photo_dir, out, graph, node_contrast="range"), quiet=True)
+    part.write_bytes(saved)
     edited = json.loads(json.dumps(SMALL_GRAPH))
     edited["nodes"]["blur"]["bias"] = 1.0
     other = _write(tmp_path, edited, "other.yaml")
@@ -232,6 +238,25 @@ def test_bad_graph_settings_are_refused_with_the_reason(photo_dir, tmp_path):
         _config(photo_dir, tmp_path / "a", named)  # the file is named even when the graph has a name
     with pytest.raises(GraphError, match="no example graph 'low_light'.*low_light_indoor"):
         _config(photo_dir, tmp_path / "a", "low_light")
+    for name in ("a>b", "f(x)", "two\nlines"):  # would make cg_order / do(...) keys ambiguous
+        with pytest.raises(GraphError, match="invalid node name"):
+            _config(photo_dir, tmp_path / "a", {"nodes": {name: {"transform": "fog", "range": [0, 1],
+                                                                 "distribution": {"type": "uniform"}}}})
+    with pytest.raises(GraphError, match="too wide"):
+        _config(photo_dir, tmp_path / "a", {"nodes": {"k": {"transform": "latent", "range": [-1e308, 1e308],
+                                                            "distribution": {"type": "uniform"}}}})
+
+
+def test_a_node_that_cannot_vary_is_not_contrasted_and_levels_keep_their_digits(photo_dir, tmp_path):
+    graph = {"nodes": {"kelvin": {"transform": "latent", "range": [100000, 100001], "distribution": {"type": "uniform"}},
+                       "fixed": {"transform": "fog", "range": [0, 0], "distribution": {"type": "constant", "value": 0}}}}
+    config = _config(photo_dir, tmp_path / "k", graph, samples_per_image=1)
+    plan = config.contrasts()
+    assert list(plan) == ["kelvin"]  # "fixed" has a one-value range
+    rows = run_benchmark(config, quiet=True)["rows"]
+    keys = set(rows.loc[rows["node"] == "kelvin", "condition"])
+    lo, hi = plan["kelvin"]
+    assert keys == {f"do(kelvin={lo:.10g})", f"do(kelvin={hi:.10g})"} and len(keys) == 2  # not both "100000"
 
 
 def test_cli_runs_an_example_graph_with_interventions(photo_dir, tmp_path, capsys):
@@ -296,6 +321,16 @@ def test_node_effects_recover_known_effects_exactly():
     assert nodes.loc["a", "m_obs_spearman"] == pytest.approx(spearmanr(obs["cg_a"], obs["m.p_true"])[0], abs=1e-12)
 
 
+def test_a_view_without_its_partner_is_left_out():
+    rows = _known_rows()
+    drop = rows[(rows["arm"] == "high") & (rows["node"] == "a") & (rows["image_id"] == "im0")].index
+    t = node_effects_table(rows.drop(drop), ["q"], ["m"], {"q": True}, targets=["p_true"], n_boot=0)
+    assert t.set_index("node").loc["a", "n_images"] == 29 and t.set_index("node").loc["b", "n_images"] == 30
+    only_low = rows[rows["arm"] != "high"]
+    t = node_effects_table(only_low, ["q"], ["m"], {"q": True}, targets=["p_true"], n_boot=0)
+    assert (t.loc[t["kind"] == "node", "n_images"] == 0).all() and t["m_effect"].isna().all()
+
+
 def test_node_effects_need_contrast_rows():
     rows = _known_rows()
     with pytest.raises(ValueError, match="no do\\(node=low\\)"):
@@ -339,6 +374,12 @@ def test_a_known_effect_structure_is_recovered_end_to_end(tmp_path):
     assert m.loc["noise", "q_effect_lo"] > 0 and m.loc["blur", "q_effect_hi"] < 0
 
 
+def graph_result_has_tables(graph_run) -> bool:
+    result, out, _ = graph_run
+    return (result["node_effects"].shape == pd.read_csv(out / "node_effects.csv").shape
+            and "sensitivity" not in result and len(result["decomposition"]) > 0)
+
+
 def test_analyse_recomputes_a_graph_folder(graph_run):
     from iqalign.pipeline.benchmark import reanalyse
 
@@ -347,11 +388,13 @@ def test_analyse_recomputes_a_graph_folder(graph_run):
     (out / "node_effects.csv").unlink()
     reanalyse(out)
     pd.testing.assert_frame_equal(pd.read_csv(out / "node_effects.csv"), before)
+    assert graph_result_has_tables(graph_run)
     reanalyse(out, n_boot=0)
+    assert json.loads((out / "config.json").read_text())["config"]["n_boot"] == 0  # says how the tables were made
     after = pd.read_csv(out / "node_effects.csv")
     pd.testing.assert_series_equal(after["m_effect"], before["m_effect"])  # the same effects, no intervals
     assert after["m_effect_lo"].isna().all() and before["m_effect_lo"].notna().any()
-    reanalyse(out)
+    reanalyse(out, n_boot=50)  # as the fixture made it
 
 
 def test_a_prior_fitted_on_a_graph_folder_uses_the_observational_draws(graph_run):

@@ -94,7 +94,8 @@ def node_effects_table(rows: pd.DataFrame, metrics: Sequence[str], models: Seque
                           "pos": pos})
     if frame.duplicated(["g", "k", "u", "arm"]).any():
         raise ValueError(f"{who}: several {group_col}/sample/node/arm rows alike; give one row per view")
-    pairs = frame.pivot_table(index=["g", "k", "u"], columns="arm", values="pos", aggfunc="first").dropna()
+    pairs = frame.pivot_table(index=["g", "k", "u"], columns="arm", values="pos", aggfunc="first")
+    pairs = pairs.reindex(columns=["low", "high"]).dropna()  # a view without its partner pairs with nothing
     gi = pairs.index.get_level_values("g").to_numpy()
     ui = pairs.index.get_level_values("u").to_numpy()
     lo_pos, hi_pos = pairs["low"].to_numpy(int), pairs["high"].to_numpy(int)

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .graph import ConditionGraph, check_interventions, row_fields, sample
+from .graph import ConditionGraph, check_interventions, format_value, row_fields, sample
 
 CLEAN, SAMPLE, LOW, HIGH = "clean", "sample", "low", "high"
 OBSERVED = "graph"  # the condition key of observational rows
@@ -64,11 +64,12 @@ def contrast_plan(graph: ConditionGraph, interventions: Mapping[str, float] | No
                   seed: int = 0) -> dict[str, tuple[float, float]]:
     """node -> (low, high), the two do() values of each contrasted node (see the module doc). ``spread``
     falls back to the declared range for a node whose 10th and 90th percentiles coincide (e.g. a severity
-    that is 0 in most draws), so no contrast is empty; levels are rounded to 4 decimals (they name rows)."""
+    that is 0 in most draws); a node whose declared range is a single value cannot vary and is not contrasted.
+    Levels are rounded to 4 decimals (they name rows)."""
     if mode not in CONTRAST_MODES:
         raise ValueError(f"node contrast must be one of {', '.join(CONTRAST_MODES)}, got {mode!r}")
     base = check_interventions(graph, interventions or {})
-    nodes = contrasted_nodes(graph, base)
+    nodes = [n for n in contrasted_nodes(graph, base) if graph.nodes[n].range[1] > graph.nodes[n].range[0]]
     if mode == "range" or not nodes:
         return {n: tuple(graph.nodes[n].range) for n in nodes}
     draws = sample(graph, "contrast-spread", seed, SPREAD_DRAWS, base)
@@ -98,7 +99,7 @@ def graph_views(graph: ConditionGraph, image_id: str, *, seed: int, samples: int
     for k in range(samples):
         views.append(View(OBSERVED, SAMPLE, k, "", observed[k], base))
         for node, arm, do, draws in contrasts:
-            views.append(View(f"do({node}={do[node]:g})", arm, k, node, draws[k], do))
+            views.append(View(f"do({node}={format_value(do[node])})", arm, k, node, draws[k], do))
     return views
 
 

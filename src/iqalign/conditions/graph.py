@@ -234,8 +234,10 @@ def _distribution(raw: Any, where: str, lo: float, hi: float) -> Distribution:
 
 def _node(name: Any, raw: Any, gname: str) -> Node:
     where = f"graph {gname!r}: node {name!r}"
-    if not isinstance(name, str) or not name or "=" in name or "," in name or name != name.strip():
-        raise GraphError(f"graph {gname!r}: invalid node name {name!r} (a non-empty string without '=' or ',')")
+    if (not isinstance(name, str) or not name or name != name.strip() or any(c in name for c in "=,>()")
+            or not name.isprintable()):
+        raise GraphError(f"graph {gname!r}: invalid node name {name!r} (a non-empty printable string without "
+                         "'=', ',', '>', '(' or ')': they separate names in cg_do, cg_order and do(...) keys)")
     if name in RESERVED_NAMES:
         raise GraphError(f"graph {gname!r}: node name {name!r} is reserved (row columns cg_graph, cg_order, cg_do)")
     if not isinstance(raw, Mapping):
@@ -257,6 +259,8 @@ def _node(name: Any, raw: Any, gname: str) -> Node:
     lo, hi = (_number(v, f"{where}: field 'range'") for v in rng_raw)
     if lo > hi:
         raise GraphError(f"{where}: field 'range': lo {lo:g} > hi {hi:g}")
+    if not math.isfinite(hi - lo):
+        raise GraphError(f"{where}: field 'range': [{lo:g}, {hi:g}] is too wide to sample (hi - lo overflows)")
     if transform != LATENT and not (0.0 <= lo and hi <= MAX_SEVERITY):
         raise GraphError(f"{where}: field 'range': severity range [{lo:g}, {hi:g}] is outside [0, 5]")
     parents = raw.get("parents") or {}
@@ -521,6 +525,12 @@ def apply_graph_sample(image: np.ndarray, graph: ConditionGraph, values: Mapping
     return out, steps
 
 
+def format_value(v: float) -> str:
+    """A node value as it names a row (``cg_do``, ``do(node=value)``): 10 significant digits, so two
+    different levels never print alike (``:g`` keeps 6: 100000.11 and 100000.91 would both be 100000)."""
+    return f"{float(v):.10g}"
+
+
 def row_fields(graph: ConditionGraph, values: Mapping[str, float], steps: Sequence[Step] | None = None,
                interventions: Mapping[str, float] | None = None, prefix: str = "cg_") -> dict[str, Any]:
     """Flat columns for a benchmark row: ``cg_<node>`` per node value, ``cg_graph``, ``cg_order`` (applied
@@ -530,5 +540,5 @@ def row_fields(graph: ConditionGraph, values: Mapping[str, float], steps: Sequen
     if steps is None:
         steps = plan(graph, values)
     row[f"{prefix}order"] = ">".join(s.node for s in steps)
-    row[f"{prefix}do"] = ",".join(f"{k}={v:g}" for k, v in (interventions or {}).items())
+    row[f"{prefix}do"] = ",".join(f"{k}={format_value(v)}" for k, v in (interventions or {}).items())
     return row

@@ -308,9 +308,11 @@ class BenchmarkWork(ChunkWork):
 
 
 def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
-    """Run (or resume) a benchmark; write rows, alignment and config into ``config.out``.
+    """Run (or resume) a benchmark; write rows, alignment, the causal tables and config into ``config.out``.
 
-    Returns a dict with the rows and alignment DataFrames, the problems and the output folder.
+    Returns a dict with the rows and alignment DataFrames, the problems, the output folder, and the causal
+    tables written (``sensitivity`` and ``decomposition`` for a grid; ``node_effects`` and ``decomposition``
+    for a condition graph) as DataFrames.
     """
     graph = config.condition_graph()
     conditions = condition_grid(config.corruptions, config.severities) if graph is None else []
@@ -384,7 +386,11 @@ def run_benchmark(config: BenchmarkConfig, quiet: bool = False) -> dict:
     }
     (out / "config.json").write_text(json.dumps(saved_config, indent=2, default=str))
     alignment = write_analysis(out, rows, saved_config, n_boot=config.n_boot, seed=config.seed)
-    return {"rows": rows, "alignment": alignment, "out": out, "problems": problems}
+    result = {"rows": rows, "alignment": alignment, "out": out, "problems": problems}
+    for name in ("node_effects", "sensitivity", "decomposition"):  # the causal tables just written
+        if (out / f"{name}.csv").is_file():
+            result[name] = pd.read_csv(out / f"{name}.csv")
+    return result
 
 
 def graph_record(config: BenchmarkConfig, graph, contrasts: Sequence[tuple[str, float, float]]) -> dict:
@@ -510,5 +516,8 @@ def reanalyse(out: str | Path, n_boot: int | None = None, seed: int | None = Non
                          + ("rerun `iqalign simulate` to recompute its analysis" if saved["command"] == "simulate"
                             else "analyse works on benchmark folders"))
     cfg = saved["config"]
+    if n_boot is not None and n_boot != cfg["n_boot"]:  # config.json says how the tables beside it were made
+        cfg["n_boot"] = n_boot
+        (out / "config.json").write_text(json.dumps(saved, indent=2, default=str))
     return write_analysis(out, pd.read_parquet(out / "rows.parquet"), saved,
-                          n_boot=cfg["n_boot"] if n_boot is None else n_boot, seed=cfg["seed"] if seed is None else seed)
+                          n_boot=cfg["n_boot"], seed=cfg["seed"] if seed is None else seed)

@@ -102,6 +102,8 @@ def graph_causal_markdown(tables: dict, saved_config: dict, n_boot: int, target:
     dec = dec[dec["target"] == target]
     if len(dec):
         lines += [f"## Alignment on the observational draws (target `{target}`)", "",
+                  "Within a photo: the draws' ranks centred per photo, pooled (defined from 2 draws per photo; "
+                  "alignment.md's within scope, a rho per photo averaged, needs 3).", "",
                   "| model | metric | all rows | between photos | within a photo |", "|---|---|---:|---:|---:|"]
         for (model, metric), sub in dec.groupby(["model", "metric"], sort=False):
             cells = []

@@ -57,6 +57,13 @@ class PartStore:
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, self.path(index))
 
+    def _read(self, index: int) -> pd.DataFrame:
+        try:
+            return pd.read_parquet(self.path(index))
+        except Exception as exc:  # noqa: BLE001 - any unreadable part: say which, and how to recover
+            raise RuntimeError(f"{self.path(index)} cannot be read ({type(exc).__name__}: {exc}); delete that file "
+                               "and rerun the same command to recompute its chunk") from None
+
     def _problems_path(self, index: int) -> Path:
         return self.dir / f"problems-{index:05d}.csv"
 
@@ -65,6 +72,6 @@ class PartStore:
         return [r for p in paths for r in pd.read_csv(p).to_dict("records")]
 
     def read_all(self, count: int) -> pd.DataFrame:
-        frames = [pd.read_parquet(self.path(i)) for i in range(count) if self.done(i)]
+        frames = [self._read(i) for i in range(count) if self.done(i)]
         frames = [f for f in frames if len(f)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -677,9 +677,12 @@ def _graph_effects(bench: Path, bench_config: dict | None) -> str:
                      f'to most helpful: {_e(", ".join(order))})</span></h3>' + img)
     if not parts:
         return _note("node_effects.csv has no node rows.")
-    hint = (f'<p class="hint">{" · ".join(facts)}. Each draw of the graph is also rendered with one node set to the '
-            'low and to the high end of its range, everything else shared; a node\'s <i>effect</i> is the mean over '
-            'photos of high − low. Left: the effect on the model with its 95% photo-bootstrap interval (red: worse, '
+    levels = {"spread": "the 10th and the 90th percentile of the node's own draws",
+              "range": "the low and the high end of its declared range"}.get(graph.get("node_contrast", "range"),
+                                                                            "a low and a high level")
+    hint = (f'<p class="hint">{" · ".join(facts)}. Each draw of the graph is also rendered with one node set to '
+            f'{_e(levels)} (the levels are in node_effects.csv and config.json), everything else shared; a node\'s '
+            '<i>effect</i> is the mean over photos of high − low. Left: the effect on the model with its 95% photo-bootstrap interval (red: worse, '
             'blue: better, grey: the interval includes 0); nodes sorted from most harmful down. Right, on the same '
             'rows: the effect on each metric in SD units of its spread over the draws, oriented so that blue = the '
             'metric says quality rose, red = fell; the first column is the model in the same units. Bold values: '
