@@ -275,6 +275,10 @@ def test_cli_runs_an_example_graph_with_interventions(photo_dir, tmp_path, capsy
     code = main(["benchmark", str(photo_dir / "labels.csv"), "--out", str(tmp_path / "x"), "--conditions",
                  "low_light_indoor", "--severities", "3", "--models", "graph_target", "--quiet"])
     assert code == 2 and "leave out --corruptions and --severities" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # aliases given twice: an error, not "the last one wins"
+        main(["benchmark", str(photo_dir / "labels.csv"), "--out", str(tmp_path / "x"), "--conditions",
+              "low_light_indoor", "--graph", "outdoor_daylight"])
+    assert exc.value.code == 2 and "a graph was already given (low_light_indoor)" in capsys.readouterr().err
 
 
 # --- Per-node effects ----------------------------------------------------------------------------------------

@@ -19,6 +19,15 @@ def _ints(value: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected integers like '1,3,5', got '{value}'") from None
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: ``--conditions A --graph B`` (aliases) is an error, not "B wins"."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string}: a graph was already given ({getattr(namespace, self.dest)}); give one")
+        setattr(namespace, self.dest, values)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", help="an image file, a folder (recursive), an ImageFolder tree (WordNet-id sub-folders; "
                                   "other class names with --source-kind imagefolder) or a CSV manifest (path, label)")
@@ -52,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--severities", type=_ints, default=None,
                    help="severities 1-5 (default 1,3,5); clean (0) is always included")
     g = b.add_argument_group("condition graphs (in place of the corruption x severity grid; docs/condition-graphs.md)")
-    g.add_argument("--conditions", "--graph", dest="graph", default=None, metavar="GRAPH",
+    g.add_argument("--conditions", "--graph", dest="graph", default=None, metavar="GRAPH", action=_Once,
                    help="a condition graph: a .yaml/.json file or a shipped example (outdoor_daylight, "
                         "low_light_indoor, compressed_web); each photo gets draws of the graph instead of the grid")
     g.add_argument("--samples-per-image", type=int, default=None, metavar="K",
