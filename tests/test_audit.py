@@ -168,6 +168,33 @@ def test_compare_identical_samples_has_no_shift():
     assert r["verdict"] == "no clear difference" and r["magnitude"] == "negligible" and r["direction"] == "no shift"
 
 
+def test_compare_pairs_the_same_photos():
+    """The same 60 photos before and after a change that lowers quality slightly on every photo: the spread
+    between photos hides it from the unpaired test; the paired test on the same photos sees it."""
+    from scipy.stats import mannwhitneyu, wilcoxon
+
+    rng = np.random.default_rng(3)
+    ids = [f"p{i}.jpg" for i in range(60)]
+    before = rng.normal(0, 1, 60)
+    after = before - 0.3 + rng.normal(0, 0.05, 60)
+    a = pd.DataFrame({"image_id": ids, "up": before})
+    b = pd.DataFrame({"image_id": ids[::-1], "up": after[::-1]})  # row order does not matter: ids pair them
+    r = compare_scores(a, b, ["up"], SPECS).iloc[0]
+    assert r["test"] == "wilcoxon (paired)" and r["n_paired"] == 60
+    assert r["p_wilcoxon"] == pytest.approx(wilcoxon(after - before).pvalue)
+    assert r["p_mannwhitney"] == pytest.approx(mannwhitneyu(after, before).pvalue)
+    assert r["p_wilcoxon"] < 1e-9 < 0.05 < r["p_mannwhitney"]
+    assert r["p_holm"] == r["p_wilcoxon"]  # one metric: Holm leaves it alone
+    assert r["verdict"] == "B is lower quality"
+    unpaired = compare_scores(a, b, ["up"], SPECS, pair_on=None).iloc[0]
+    assert unpaired["test"] == "mann-whitney" and unpaired["verdict"] == "no clear difference"
+    # partly the same photos: counted, but the verdict stays unpaired
+    part = compare_scores(a, b.iloc[:40], ["up"], SPECS).iloc[0]
+    assert part["test"] == "mann-whitney" and part["n_paired"] == 40 and part["p_holm"] == part["p_mannwhitney"]
+    same = compare_scores(a, a.copy(), ["up"], SPECS).iloc[0]
+    assert same["p_wilcoxon"] == 1.0 and same["verdict"] == "no clear difference"
+
+
 def test_expected_accuracy_hook():
     a = pd.DataFrame({"up": [0.8, 0.9]})
     b = pd.DataFrame({"up": [0.5, 0.7]})

@@ -76,13 +76,14 @@ def compare_command(args: argparse.Namespace) -> int:
     table = result["table"]
     print(f"A: {result['a']}\nB: {result['b']}\n")
     shown = table[["metric", "n_a", "n_b", "median_a", "median_b", "cliffs_delta", "magnitude", "smd",
-                   "p_mannwhitney", "p_holm", "p_ks", "direction", "verdict"]]
+                   "test", "p_mannwhitney", "p_wilcoxon", "p_holm", "p_ks", "direction", "verdict"]]
     cells = [list(shown.columns)] + [[_fmt(v) for v in row] for row in shown.itertuples(index=False, name=None)]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
     print("\ncliffs_delta = P(B > A) - P(B < A) in the metric's units; verdict uses its direction, "
-          "Holm-adjusted Mann-Whitney p and |delta| >= 0.147")
+          "the Holm-adjusted p of `test` (paired Wilcoxon when A and B hold the same photos, else Mann-Whitney) "
+          "and |delta| >= 0.147")
     acc = result["expected_accuracy"]
     if acc is not None:
         a, b = acc["a"], acc["b"]

@@ -15,7 +15,13 @@ For every metric both score folders hold:
   samples without ties, else the normal approximation with tie and continuity correction);
   ``ks`` / ``p_ks``: two-sample Kolmogorov-Smirnov
   (any difference in shape, not only a shift); ``p_holm``: Holm's step-down adjustment of the
-  Mann-Whitney p-values over the compared metrics.
+  p-values of ``test`` over the compared metrics.
+* ``n_paired``, ``p_wilcoxon``: photos present in both (same ``image_id``, finite in both) and the
+  two-sided Wilcoxon signed-rank test of their differences B - A. When A and B hold exactly the same
+  photos (e.g. one dataset before and after a change in the pipeline), ``test`` is
+  ``wilcoxon (paired)`` and the verdict uses it: photo-to-photo differences are far less noisy than
+  the spread between photos, which the unpaired test has to overcome; otherwise ``test`` is
+  ``mann-whitney``.
 * ``magnitude``: |cliffs_delta| < 0.147 negligible, < 0.33 small, < 0.474 medium, else large
   (Romano et al. 2006); ``direction``: the sign of ``quality_delta`` alone; ``verdict``: "B is
   lower quality" / "B is higher quality" when ``p_holm < alpha`` and the magnitude is not
@@ -107,14 +113,35 @@ def _tests(a: np.ndarray, b: np.ndarray) -> dict:
             "p_ks": float(ks.pvalue)}
 
 
+def _paired(a: pd.DataFrame, b: pd.DataFrame, m: str, pair_on: str | None) -> tuple[int, float, bool]:
+    """(photos in both with finite values, Wilcoxon p on B - A, whether A and B hold exactly those photos)."""
+    from scipy.stats import wilcoxon
+
+    if not pair_on or pair_on not in a.columns or pair_on not in b.columns:
+        return 0, math.nan, False
+    fa = a[[pair_on, m]].assign(v=pd.to_numeric(a[m], errors="coerce")).dropna(subset=["v"])
+    fb = b[[pair_on, m]].assign(v=pd.to_numeric(b[m], errors="coerce")).dropna(subset=["v"])
+    fa, fb = fa[np.isfinite(fa["v"])], fb[np.isfinite(fb["v"])]
+    if fa[pair_on].duplicated().any() or fb[pair_on].duplicated().any():
+        return 0, math.nan, False  # ids do not name photos one to one
+    both = fa.merge(fb, on=pair_on, suffixes=("_a", "_b"))
+    n = len(both)
+    same = n > 0 and n == len(fa) == len(fb)
+    diff = (both["v_b"] - both["v_a"]).to_numpy(dtype=np.float64)
+    if n < 2:
+        return n, math.nan, same
+    p = 1.0 if not np.any(diff != 0) else float(wilcoxon(diff, alternative="two-sided").pvalue)
+    return n, p, same
+
+
 def compare_scores(a: pd.DataFrame, b: pd.DataFrame, metrics: Sequence[str] | None, specs,
-                   alpha: float = 0.05) -> pd.DataFrame:
+                   alpha: float = 0.05, pair_on: str | None = "image_id") -> pd.DataFrame:
     """One row per metric: ``metric, higher_is_better, n_a, n_b, median_a, median_b, mean_a, mean_b,
     mean_diff`` (B - A), ``cliffs_delta, quality_delta, magnitude, smd, mannwhitney_u, p_mannwhitney,
-    ks, p_ks, p_holm, direction`` (the sign of ``quality_delta`` alone: "B is lower quality", "B is
-    higher quality" or "no shift") and ``verdict`` (the direction when ``p_holm < alpha`` and the
-    magnitude is not negligible, else "no clear difference"). Only finite values are used (rows with
-    errors drop out)."""
+    ks, p_ks, n_paired, p_wilcoxon, test, p_holm, direction`` (the sign of ``quality_delta`` alone: "B is
+    lower quality", "B is higher quality" or "no shift") and ``verdict`` (the direction when ``p_holm <
+    alpha`` and the magnitude is not negligible, else "no clear difference"). Only finite values are used
+    (rows with errors drop out). ``pair_on``: the column naming a photo in both (None: never paired)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if metrics is None:
@@ -137,11 +164,16 @@ def compare_scores(a: pd.DataFrame, b: pd.DataFrame, metrics: Sequence[str] | No
             "cliffs_delta": delta, "quality_delta": delta if hib else -delta, "magnitude": _magnitude(delta),
             "smd": smd(va, vb), **_tests(va, vb),
         })
+        n_paired, p_w, same = _paired(a, b, m, pair_on)
+        rows[-1].update(n_paired=n_paired, p_wilcoxon=p_w,
+                        test="wilcoxon (paired)" if same and np.isfinite(p_w) else "mann-whitney")
     columns = ["metric", "higher_is_better", "n_a", "n_b", "median_a", "median_b", "mean_a", "mean_b", "mean_diff",
                "cliffs_delta", "quality_delta", "magnitude", "smd", "mannwhitney_u", "p_mannwhitney", "ks", "p_ks",
-               "p_holm", "direction", "verdict"]
+               "n_paired", "p_wilcoxon", "test", "p_holm", "direction", "verdict"]
     table = pd.DataFrame(rows, columns=columns)
-    table["p_holm"] = _holm(table["p_mannwhitney"].to_numpy(dtype=np.float64)) if len(table) else []
+    p_test = np.where(table["test"] == "wilcoxon (paired)", table["p_wilcoxon"], table["p_mannwhitney"]) \
+        if len(table) else np.zeros(0)
+    table["p_holm"] = _holm(p_test.astype(np.float64)) if len(table) else []
 
     def verdict(r) -> str:
         if not (np.isfinite(r.p_holm) and r.p_holm < alpha) or r.magnitude in ("negligible", "-"):
