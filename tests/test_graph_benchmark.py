@@ -5,22 +5,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from iqalign.analysis.node_effects import NODE_EFFECT_COLUMNS, node_effects_table
 from iqalign.cli import main
 from iqalign.conditions import GraphError
-from iqalign.models import CallableClassifier, Preprocessing, TorchClassifier, register_model
+from iqalign.models import CallableClassifier, Preprocessing, register_model
 from iqalign.pipeline import BenchmarkConfig, run_benchmark
-
-
-def _tiny(name: str, seed: int) -> TorchClassifier:
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5, stride=4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(4, 1000))
-    return TorchClassifier(net, name, Preprocessing(input_size=64), num_classes=1000)
-
+from .helpers import tiny_classifier
 
 def _coarse_edges(batch: np.ndarray) -> np.ndarray:
     """A model that only sees coarse edges: class 0's logit grows with the gradient energy of the 8x8-pooled
@@ -36,8 +28,8 @@ def _coarse_edges(batch: np.ndarray) -> np.ndarray:
     return logits
 
 
-register_model("graph_target", lambda: _tiny("graph_target", 3))
-register_model("graph_ref", lambda: _tiny("graph_ref", 4))
+register_model("graph_target", lambda: tiny_classifier("graph_target", 3))
+register_model("graph_ref", lambda: tiny_classifier("graph_ref", 4))
 register_model("coarse_edges", lambda: CallableClassifier(_coarse_edges, "coarse_edges", Preprocessing(input_size=128)))
 
 SMALL_GRAPH = {

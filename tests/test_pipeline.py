@@ -1,25 +1,17 @@
-"""End to end: benchmark and score on real sample photos, with tiny models built here."""
+"""End to end: benchmark and score on real sample photos, with tiny models (tests/helpers.py)."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
-from iqalign.models import Preprocessing, TorchClassifier, register_model
+from iqalign.models import register_model
 from iqalign.pipeline import BenchmarkConfig, ScoreConfig, run_benchmark, run_score
+from .helpers import tiny_classifier
 
-
-def _tiny(name: str, seed: int) -> TorchClassifier:
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5, stride=4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(4, 1000))
-    return TorchClassifier(net, name, Preprocessing(input_size=64), num_classes=1000)
-
-
-register_model("tiny_target", lambda: _tiny("tiny_target", 1))
-register_model("tiny_ref", lambda: _tiny("tiny_ref", 2))
+register_model("tiny_target", lambda: tiny_classifier("tiny_target", 1))
+register_model("tiny_ref", lambda: tiny_classifier("tiny_ref", 2))
 
 
 def _config(photo_dir, out, **kw):

@@ -9,27 +9,21 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
-from iqalign.models import Preprocessing, TorchClassifier, register_model
+from iqalign.models import register_model
 from iqalign.pipeline import BenchmarkConfig, ScoreConfig, run_benchmark, run_score
 from iqalign.reports.html import render_report
 from iqalign.reports.html_cli import register, write_report
 
+from .helpers import tiny_classifier
+
 ODD_NAME = 'odd <b>&"name.png'  # a file name that must be escaped everywhere
 
 
-def _tiny(name: str, seed: int) -> TorchClassifier:
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5, stride=4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(4, 1000))
-    return TorchClassifier(net, name, Preprocessing(input_size=64), num_classes=1000)
-
-
-register_model("report_target", lambda: _tiny("report_target", 11))
-register_model("report_ref", lambda: _tiny("report_ref", 12))
-register_model("report_target2", lambda: _tiny("report_target2", 13))
+register_model("report_target", lambda: tiny_classifier("report_target", 11))
+register_model("report_ref", lambda: tiny_classifier("report_ref", 12))
+register_model("report_target2", lambda: tiny_classifier("report_target2", 13))
 
 
 @pytest.fixture(scope="module")
