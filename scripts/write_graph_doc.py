@@ -164,7 +164,7 @@ def main() -> None:
           f"- target models: {', '.join(targets)}; reference models of the task-guided metrics: "
           f"{', '.join(config['references'])}; seed {config['config']['seed']}; "
           f"{config['config']['n_boot']} bootstrap resamples over photos for every interval",
-          f"- effect = mean over photos of (mean over draws of Y(high) - Y(low)); SD = the quantity's standard "
+          "- effect = mean over photos of (mean over draws of Y(high) - Y(low)); SD = the quantity's standard "
           "deviation over the observational draws; metrics oriented so that higher = better quality", ""]
     for m in targets:
         lines, order = model_table(effects, m, first_metric)

@@ -403,3 +403,17 @@ def test_a_prior_fitted_on_a_graph_folder_uses_the_observational_draws(graph_run
     everything = fit_prior(out, model="graph_target", metric="sharpness", n_boot=0,
                            conditions=["clean", "graph"])
     assert everything["calibration"]["n_rows"] == 3 * 3
+
+
+def test_spread_levels_are_rounded_inside_the_range():
+    """Levels are rounded to 4 decimals for the row keys, but never out of the node's range (do() refuses
+    a latent value outside it)."""
+    from iqalign.conditions import load_graph
+    from iqalign.conditions.design import contrast_plan, graph_views
+
+    g = load_graph({"nodes": {"k": {"transform": "latent", "range": [0, 0.12345],
+                                    "distribution": {"type": "choice", "values": [0.12341, 0.12345]}}}})
+    lo, hi = contrast_plan(g)["k"]
+    assert (lo, hi) == (0.1234, 0.12345)  # round(0.12345, 4) would be 0.1235, outside the range
+    views = graph_views(g, "x.jpg", seed=0, samples=1, contrasts={"k": (lo, hi)})
+    assert [v.values["k"] for v in views[1:]] == [views[1].values["k"], 0.1234, 0.12345]

@@ -336,7 +336,7 @@ def compare_folders(a: str | Path, b: str | Path, metrics: Sequence[str] | None 
                      "rescore one folder with the other's --references")
         metrics = [m for m in metrics if m not in differ]
         if not metrics:
-            raise ValueError(f"nothing to compare: every metric in common is a task metric from different references")
+            raise ValueError("nothing to compare: every metric in common is a task metric from different references")
     for m in metrics:
         va, vb = map_a[m].get("version"), map_b[m].get("version")
         if va != vb:

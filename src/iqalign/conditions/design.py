@@ -75,8 +75,9 @@ def contrast_plan(graph: ConditionGraph, interventions: Mapping[str, float] | No
     draws = sample(graph, "contrast-spread", seed, SPREAD_DRAWS, base)
     out = {}
     for n in nodes:
-        lo, hi = (round(float(q), 4) for q in np.quantile([d[n] for d in draws], SPREAD_QUANTILES))
-        out[n] = (lo, hi) if hi > lo else tuple(graph.nodes[n].range)
+        r0, r1 = graph.nodes[n].range  # rounding must not step outside it (e.g. a range end at 0.12345)
+        lo, hi = (min(max(round(float(q), 4), r0), r1) for q in np.quantile([d[n] for d in draws], SPREAD_QUANTILES))
+        out[n] = (lo, hi) if hi > lo else (r0, r1)
     return out
 
 
@@ -94,11 +95,10 @@ def graph_views(graph: ConditionGraph, image_id: str, *, seed: int, samples: int
         for arm, level in zip((LOW, HIGH), levels):
             do = {**base, node: float(level)}
             arms.append((node, arm, do, sample(graph, image_id, seed, samples, do)))
-    contrasts = arms
     views = [View(CLEAN, CLEAN, -1, "", None, {})]
     for k in range(samples):
         views.append(View(OBSERVED, SAMPLE, k, "", observed[k], base))
-        for node, arm, do, draws in contrasts:
+        for node, arm, do, draws in arms:
             views.append(View(f"do({node}={format_value(do[node])})", arm, k, node, draws[k], do))
     return views
 
